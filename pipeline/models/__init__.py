@@ -1,0 +1,1 @@
+"""Model builders: ``build(dataloaders, seed, **config) -> torch.nn.Module``."""

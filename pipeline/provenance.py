@@ -1,0 +1,58 @@
+"""What produced a result: package versions, the project's git commit, device, wall time."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = ("torch", "torchvision", "numpy", "datajoint", "neuralpredictors", "imagecorruptions-imaug")
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def package_versions(packages=PACKAGES) -> dict[str, str]:
+    versions = {}
+    for name in packages:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_commit(root: Path = _PROJECT_ROOT) -> str | None:
+    """The checkout's commit (with '-dirty' when it has changes), or None outside git."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}-dirty" if dirty else commit
+
+
+def describe_device(device) -> str:
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"cuda:{device.index or 0} {torch.cuda.get_device_name(device)}"
+    return f"cpu {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+
+
+def record(device, wall_time_s: float, **extra) -> dict:
+    """The provenance dictionary stored with each trained row."""
+    return {
+        "packages": package_versions(),
+        "python": platform.python_version(),
+        "git_commit": git_commit(),
+        "host": platform.node(),
+        "device": describe_device(device),
+        "wall_time_s": round(float(wall_time_s), 3),
+        **extra,
+    }

@@ -1,0 +1,1 @@
+"""Running the pipeline: the command line, workers, the demo, status and reports."""

@@ -1,0 +1,89 @@
+"""``python -m populate COMMAND``: worker, status, gc, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+
+def _status(args) -> int:
+    from schemas import connection, jobs
+
+    report = jobs.status()
+    if args.json:
+        print(json.dumps({"database": connection.describe(), "tables": report}, indent=2, default=str))
+        return 0
+    print(f"database: {connection.describe()}")
+    header = f"{'table':40} {'done':>7} {'pending':>8} {'reserved':>9} {'errors':>7}"
+    print(header)
+    print("-" * len(header))
+    for row in report:
+        print(f"{row['table']:40} {row['done']:>7} {row['pending']:>8} {row['reserved']:>9} {row['errors']:>7}")
+    for row in report:
+        for err in row["latest_errors"]:
+            print(f"  {row['table']} {err['key']} on {err['host']} at {err['at']}:\n    {err['error']}")
+    return 0
+
+
+def _gc(args) -> int:
+    from schemas import load_all
+    from schemas.storage import collect_garbage, pipeline_schemas
+
+    print(json.dumps(collect_garbage(pipeline_schemas(load_all()), min_age_s=args.min_age, dry_run=args.dry_run)))
+    return 0
+
+
+def _worker(args) -> int:
+    from . import worker
+
+    return worker.main(args)
+
+
+def _demo(args) -> int:
+    from . import demo
+
+    return demo.main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m populate", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("worker", help="populate every table until no work is left")
+    p.add_argument("--forever", action="store_true", help="keep polling for new work instead of exiting")
+    p.add_argument("--poll", type=float, default=10.0, help="seconds between polls when idle (default 10)")
+    p.add_argument("--tables", help="comma-separated table names to populate (default: all)")
+    p.add_argument("--maintenance", type=float, default=60.0, help="seconds between re-queueing lost jobs (default 60)")
+    p.add_argument("--orphan-timeout", type=float, default=24 * 3600,
+                   help="seconds after which a reservation is presumed lost when liveness cannot be seen (default 1 day)")
+    p.add_argument("--gc-min-age", type=float, default=3600.0,
+                   help="unreferenced store files older than this many seconds are deleted at exit (default 3600)")
+    p.add_argument("--single", action="store_true", help="one process, even when several GPUs are visible")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_worker)
+
+    p = sub.add_parser("status", help="rows done, pending, reserved and errors per table")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_status)
+
+    p = sub.add_parser("gc", help="delete store files that no row references")
+    p.add_argument("--min-age", type=float, default=3600.0, help="only files older than this many seconds (default 3600)")
+    p.add_argument("--dry-run", action="store_true", help="report only")
+    p.set_defaults(func=_gc)
+
+    p = sub.add_parser("demo", help="run the demo on the embedded default")
+    p.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    return args.func(args)

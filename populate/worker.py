@@ -1,0 +1,147 @@
+"""A worker: populate every auto-populated table, in dependency order, until no work is left.
+
+Any number of workers, on any machines, can share one database: DataJoint's jobs tables
+hand each job to exactly one of them. A worker
+
+* runs one process per visible GPU (each child sees one GPU through CUDA_VISIBLE_DEVICES),
+  or one CPU process when there is no GPU;
+* re-queues jobs lost by killed or stopped workers (``schemas.jobs.recover``) every
+  ``maintenance_s`` seconds;
+* on SIGTERM lets the running trainer save its checkpoint and stop, gives its job back,
+  and exits;
+* exits when nothing is pending or reserved anywhere, or keeps polling with ``forever``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+
+log = logging.getLogger("populate.worker")
+
+
+def visible_gpus() -> list[str]:
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    try:
+        import torch
+
+        return [str(i) for i in range(torch.cuda.device_count())]
+    except Exception:  # no usable CUDA runtime: a CPU worker
+        return []
+
+
+def run_fleet(argv: list[str]) -> int:
+    """Start one child worker per GPU, forward SIGTERM/SIGINT to them, wait for all."""
+    gpus = visible_gpus()
+    children = []
+    for gpu in gpus:
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu}
+        children.append(subprocess.Popen([sys.executable, "-m", "populate", "worker", "--single", *argv], env=env))
+    log.info("started %d workers, one per GPU %s", len(children), gpus)
+
+    def forward(signum, frame):
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [child.wait() for child in children]
+    return max(codes, default=0)
+
+
+def _in_progress(tables) -> int:
+    """Jobs pending or reserved by anyone: while there are some, more work may follow."""
+    total = 0
+    for table in tables:
+        counts = table.jobs.progress()
+        total += counts["pending"] + counts["reserved"]
+    return total
+
+
+def run_worker(
+    tables: list[str] | None = None,
+    forever: bool = False,
+    poll_s: float = 10.0,
+    maintenance_s: float = 60.0,
+    orphan_timeout_s: float = 24 * 3600,
+    gc_min_age_s: float = 3600.0,
+    display_progress: bool = True,
+) -> dict:
+    """Populate until done (or stopped); return a summary of what this worker did."""
+    from schemas import jobs, load_all, stop
+    from schemas.storage import collect_garbage, pipeline_schemas
+
+    signal.signal(signal.SIGTERM, stop.request_stop)
+    signal.signal(signal.SIGINT, stop.request_stop)
+    modules = load_all()
+    all_tables = jobs.auto_tables(modules)
+    if tables:
+        wanted = set(tables)
+        selected = [t for t in all_tables if t.__name__ in wanted or f"{t.__module__.split('.')[-1]}.{t.__name__}" in wanted]
+        unknown = wanted - {t.__name__ for t in selected} - {f"{t.__module__.split('.')[-1]}.{t.__name__}" for t in selected}
+        if unknown:
+            raise SystemExit(f"unknown table(s) {sorted(unknown)}; tables are {[t.__name__ for t in all_tables]}")
+        all_tables = selected
+
+    summary = {"pid": os.getpid(), "done": defaultdict(int), "errors": defaultdict(int), "stopped": False}
+    last_maintenance = -float("inf")
+    while not stop.stop_requested():
+        if time.monotonic() - last_maintenance >= maintenance_s:
+            for table in all_tables:
+                jobs.recover(table, orphan_timeout=orphan_timeout_s)
+            last_maintenance = time.monotonic()
+        progressed = 0
+        for table in all_tables:
+            if stop.stop_requested():
+                break
+            try:
+                result = table.populate(reserve_jobs=True, suppress_errors=True, display_progress=display_progress)
+            except SystemExit:
+                # populate's own SIGTERM handler, or a trainer that stopped at its checkpoint
+                stop.request_stop()
+                break
+            summary["done"][table.__name__] += result["success_count"]
+            summary["errors"][table.__name__] += len(result["error_list"])
+            for key, message in result["error_list"]:
+                log.error("%s %s failed: %s", table.__name__, key, message)
+            progressed += result["success_count"]
+        if stop.stop_requested() or progressed:
+            continue
+        if not forever and not _in_progress(all_tables):
+            break
+        time.sleep(poll_s)
+
+    if stop.stop_requested():
+        summary["stopped"] = True
+        summary["released"] = sum(jobs.release_own(table) for table in all_tables)
+    else:
+        summary["gc"] = collect_garbage(pipeline_schemas(modules), min_age_s=gc_min_age_s)
+    summary["done"], summary["errors"] = dict(summary["done"]), dict(summary["errors"])
+    return summary
+
+
+def main(args) -> int:
+    worker_args = dict(
+        tables=args.tables.split(",") if args.tables else None,
+        forever=args.forever,
+        poll_s=args.poll,
+        maintenance_s=args.maintenance,
+        orphan_timeout_s=args.orphan_timeout,
+        gc_min_age_s=args.gc_min_age,
+        display_progress=not args.quiet,
+    )
+    if not args.single and len(visible_gpus()) > 1:
+        passthrough = [a for a in sys.argv[sys.argv.index("worker") + 1 :]]
+        return run_fleet(passthrough)
+    summary = run_worker(**worker_args)
+    print(json.dumps({"worker_summary": summary}), flush=True)
+    return 0

@@ -1,0 +1,213 @@
+"""Configure DataJoint from the environment: the one place that knows where the database is.
+
+Environment variables (all optional):
+
+``DJ_HOST``, ``DJ_PORT``, ``DJ_USER``, ``DJ_PASS``, ``DJ_BACKEND``
+    A database server. ``DJ_BACKEND`` is ``mysql`` (MySQL 8, MariaDB) or ``postgresql``.
+    With no ``DJ_HOST``, an embedded PostgreSQL (PyPI ``pgserver``) is started under
+    ``$PIPELINE_HOME/postgres`` and reused by every other process that asks for it.
+``DJ_STORES``
+    JSON object of DataJoint stores. It must define the store named ``artifacts``; without
+    it, ``artifacts`` is a local directory under ``$PIPELINE_HOME/store``.
+``DJ_USE_TLS``
+    ``true`` or ``false``. Default: no TLS for a server on this machine (127.0.0.1,
+    localhost, a socket), DataJoint's "prefer TLS" for any other.
+``PIPELINE_HOME``
+    Where the embedded server and local store live (default ``./.pipeline``).
+``PIPELINE_PREFIX``
+    Prefix of every schema name (default ``cotrain_``), so several pipelines or test runs
+    can share one server.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.parse
+from pathlib import Path
+
+import datajoint as dj
+
+log = logging.getLogger(__name__)
+
+
+class _QuietPortabilityNotes(logging.Filter):
+    """DataJoint notes a 'native type' whenever it declares a jobs table on PostgreSQL
+    (it copies the key's server-side type); the tables themselves use core types."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Native type" not in record.getMessage()
+
+
+logging.getLogger("datajoint").addFilter(_QuietPortabilityNotes())
+
+#: The named object store that every large artefact (checkpoint, array) goes to.
+STORE = "artifacts"
+DEFAULT_PREFIX = "cotrain_"
+
+_embedded_server = None  # keeps the pgserver handle (and its atexit cleanup) alive
+_configured = False
+
+
+class ConfigurationError(RuntimeError):
+    """The environment describes a database or store that cannot be used."""
+
+
+def pipeline_home() -> Path:
+    return Path(os.environ.get("PIPELINE_HOME", ".pipeline")).resolve()
+
+
+def prefix() -> str:
+    value = os.environ.get("PIPELINE_PREFIX", DEFAULT_PREFIX)
+    if not value.replace("_", "").isalnum() or value != value.lower():
+        raise ConfigurationError(
+            f"PIPELINE_PREFIX={value!r}: use lower-case letters, digits and underscores only"
+        )
+    return value
+
+
+def schema_name(stage: str) -> str:
+    return f"{prefix()}{stage}"
+
+
+def is_embedded() -> bool:
+    return not os.environ.get("DJ_HOST")
+
+
+def describe() -> str:
+    """One line saying which database this process talks to (for logs and reports)."""
+    if is_embedded():
+        return f"embedded PostgreSQL under {pipeline_home() / 'postgres'}"
+    backend = os.environ.get("DJ_BACKEND", "mysql")
+    return f"{backend} at {os.environ['DJ_HOST']}:{os.environ.get('DJ_PORT', 'default port')}"
+
+
+def _start_embedded_postgres() -> dict:
+    """Start (or join) the embedded PostgreSQL server and return connection settings.
+
+    pgserver keeps a list of the processes using a data directory under an inter-process
+    lock, so a second process reuses the running server; the last one to exit stops it.
+    """
+    global _embedded_server
+    import pgserver
+
+    pgdata = pipeline_home() / "postgres"
+    pgdata.mkdir(parents=True, exist_ok=True)
+    _forget_dead_users(pgdata)
+    _embedded_server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    uri = urllib.parse.urlparse(_embedded_server.get_uri())
+    query = urllib.parse.parse_qs(uri.query)
+    socket_dir = query["host"][0]
+    return {
+        "host": socket_dir,
+        "port": uri.port or 5432,
+        "user": uri.username or "postgres",
+        "password": "",
+        "backend": "postgresql",
+    }
+
+
+def _forget_dead_users(pgdata: Path) -> None:
+    """Drop processes that died without saying goodbye (SIGKILL) from pgserver's user list,
+    so that the last live user still stops the server when it exits."""
+    import psutil
+    from pgserver.postgres_server import PostgresServer
+    from pgserver.utils import DiskList
+
+    if not (pgdata / ".handle_pids.json").exists():
+        return  # a fresh data directory must stay empty for initdb
+    with PostgresServer._lock:
+        users = DiskList(pgdata / ".handle_pids.json")
+        users.put([pid for pid in users.get() if psutil.pid_exists(pid)])
+
+
+def stop_embedded() -> None:
+    """Close this process's connection and leave the embedded server (stopping it if last)."""
+    global _embedded_server, _configured
+    if _embedded_server is None:
+        return
+    dj.conn().close()
+    _forget_dead_users(_embedded_server.pgdata)
+    _embedded_server.cleanup()
+    _embedded_server, _configured = None, False
+
+
+def _store_settings() -> dict:
+    raw = os.environ.get("DJ_STORES")
+    if raw:
+        try:
+            stores = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise ConfigurationError(f"DJ_STORES is not valid JSON: {err}") from err
+        if not isinstance(stores, dict) or STORE not in stores:
+            raise ConfigurationError(
+                f"DJ_STORES must be a JSON object that defines the store {STORE!r}; "
+                f"it defines {sorted(stores) if isinstance(stores, dict) else type(stores).__name__}"
+            )
+        return stores
+    location = pipeline_home() / "store"
+    location.mkdir(parents=True, exist_ok=True)
+    return {STORE: {"protocol": "file", "location": str(location)}}
+
+
+def configure() -> None:
+    """Apply the environment to ``dj.config``. Idempotent; called by :func:`connection`."""
+    global _configured
+    if _configured:
+        return
+    if is_embedded():
+        settings = _start_embedded_postgres()
+    else:
+        backend = os.environ.get("DJ_BACKEND", "mysql")
+        if backend not in ("mysql", "postgresql"):
+            raise ConfigurationError(f"DJ_BACKEND={backend!r}: expected 'mysql' or 'postgresql'")
+        port = os.environ.get("DJ_PORT")
+        try:
+            port = int(port) if port else (5432 if backend == "postgresql" else 3306)
+        except ValueError as err:
+            raise ConfigurationError(f"DJ_PORT={os.environ['DJ_PORT']!r} is not a port number") from err
+        settings = {
+            "host": os.environ["DJ_HOST"],
+            "port": port,
+            "user": os.environ.get("DJ_USER", "root" if backend == "mysql" else "postgres"),
+            "password": os.environ.get("DJ_PASS", ""),
+            "backend": backend,
+        }
+    tls = os.environ.get("DJ_USE_TLS", "").lower()
+    if tls in ("true", "1", "yes"):
+        settings["use_tls"] = True
+    elif tls in ("false", "0", "no") or settings["host"] in ("127.0.0.1", "localhost", "::1") or settings["host"].startswith("/"):
+        settings["use_tls"] = False
+    elif tls:
+        raise ConfigurationError(f"DJ_USE_TLS={os.environ['DJ_USE_TLS']!r}: expected true or false")
+    else:
+        settings["use_tls"] = None
+    dj.config["database.use_tls"] = settings["use_tls"]
+    dj.config["database.backend"] = settings["backend"]
+    dj.config["database.host"] = settings["host"]
+    dj.config["database.port"] = settings["port"]
+    dj.config["database.user"] = settings["user"]
+    dj.config["database.password"] = settings["password"]
+    dj.config["stores"] = {**_store_settings(), "default": STORE}
+    # Rows are deleted by code paths that already know what they delete (tests, gc, retries).
+    dj.config["safemode"] = False
+    dj.config["loglevel"] = os.environ.get("DJ_LOG_LEVEL", "WARNING")
+    _configured = True
+
+
+def connection() -> dj.Connection:
+    """The process's shared DataJoint connection, configured from the environment."""
+    configure()
+    return dj.conn()
+
+
+def backend() -> str:
+    """'postgresql' or 'mysql' (MariaDB reports as mysql)."""
+    configure()
+    return dj.config["database.backend"]
+
+
+def make_schema(stage: str) -> dj.Schema:
+    """The schema for one pipeline stage, named ``<PIPELINE_PREFIX><stage>``."""
+    return dj.Schema(schema_name(stage), connection=connection())

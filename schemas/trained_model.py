@@ -1,0 +1,188 @@
+"""The ``TrainedModel`` template: registry entries joined, trained by a three-part make.
+
+A concrete table sets the registry tables and its checkpoint table as class attributes
+(collaborators injected, as in sinzlab/mei) and gets its definition from them::
+
+    @schema
+    class TrainingCheckpoint(CheckpointBase):
+        definition = CheckpointBase.definition_for("ModelConfig", "DatasetConfig", "TrainerConfig", "Seed")
+
+    @schema
+    class TrainedModel(TrainedModelBase):
+        model_table, dataset_table, trainer_table, seed_table = ModelConfig, DatasetConfig, TrainerConfig, Seed
+        checkpoint_table = TrainingCheckpoint
+        definition = TrainedModelBase.definition_for(...)
+
+``make_fetch`` reads the configurations; ``make_compute`` builds data and model and trains,
+outside any transaction, writing checkpoints as it goes; ``make_insert`` stores the final
+weights and removes the checkpoint row in one short transaction.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import datajoint as dj
+import torch
+
+from pipeline import provenance
+from pipeline.config import resolve
+from pipeline.device import choose_device
+from pipeline.training.checkpoint import Checkpointer, TrainingInterrupted, deserialise
+
+from . import stop
+from .connection import pipeline_home
+
+
+def _parent_lines(parents: tuple[str, ...]) -> str:
+    return "\n".join(f"    -> {name}" for name in parents)
+
+
+class CheckpointBase(dj.Manual):
+    """Latest checkpoint of an unfinished training job (at most one row per job)."""
+
+    @staticmethod
+    def definition_for(*parents: str) -> str:
+        return f"""
+    # latest checkpoint of a training job that has not finished; removed when it finishes
+{_parent_lines(parents)}
+    ---
+    epoch : int32                   # epochs completed when the checkpoint was saved
+    state : <object@artifacts>      # torch.save file: model, optimizer, scheduler, RNG, history
+    saved_at = CURRENT_TIMESTAMP : datetime  # server time of the save
+    """
+
+
+class TableCheckpointer(Checkpointer):
+    """Keeps one job's latest checkpoint as a row of a :class:`CheckpointBase` table.
+
+    Each save replaces the row in a short transaction of its own (training holds no
+    transaction), then deletes the previous file from the store. A process killed between
+    the two leaves only an unreferenced file, which garbage collection removes.
+    """
+
+    def __init__(self, table: CheckpointBase, key: dict, **policy):
+        super().__init__(stop_requested=stop.stop_requested, **policy)
+        self.table, self.key = table, dict(key)
+
+    def _row(self):
+        return self.table & self.key
+
+    def _write(self, epoch: int, data: bytes) -> None:
+        tmp = Path(tempfile.mkdtemp(prefix="ckpt-", dir=_scratch()))
+        try:
+            path = tmp / "checkpoint.pt"
+            path.write_bytes(data)
+            conn = self.table.connection
+            old = self._row().fetch1("state") if self._row() else None
+            with conn.transaction:
+                self._row().delete_quick()
+                self.table.insert1({**self.key, "epoch": epoch, "state": str(path)})
+            if old is not None:
+                old.fs.rm(old.full_path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _read(self) -> bytes | None:
+        if not self._row():
+            return None
+        return self._row().fetch1("state").read()
+
+    def saved_epoch(self) -> int | None:
+        return self._row().fetch1("epoch") if self._row() else None
+
+
+def _scratch() -> Path:
+    path = pipeline_home() / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class TrainedModelBase(dj.Computed):
+    """Trains ``model_fn`` on ``dataset_fn`` with ``trainer_fn`` for every registry combination."""
+
+    model_table = None
+    dataset_table = None
+    trainer_table = None
+    seed_table = None
+    checkpoint_table = None
+    #: checkpoint policy: every N epochs and/or every M minutes
+    checkpoint_every_epochs: int | None = 1
+    checkpoint_every_minutes: float | None = None
+
+    @staticmethod
+    def definition_for(*parents: str) -> str:
+        return f"""
+    # a trained model: one registry combination, one seed
+{_parent_lines(parents)}
+    ---
+    score : float64                 # the trainer's headline validation metric (named in output.metric)
+    output : json                   # trainer summary: metric name, per-epoch history, resume point
+    model_state : <object@artifacts>  # final weights: torch.save of the state_dict
+    provenance : json               # package versions, git commit, host, device, wall time (s)
+    """
+
+    # -- the three-part make -------------------------------------------------------------
+    def make_fetch(self, key):
+        model = self.model_table().fn_config(key)
+        dataset = self.dataset_table().fn_config(key)
+        trainer = self.trainer_table().fn_config(key)
+        return model, dataset, trainer, int(key["seed"])
+
+    def make_compute(self, key, model, dataset, trainer, seed):
+        started = time.monotonic()
+        device = choose_device()
+        dataloaders = self.load_data(key, *dataset, seed)
+        net = resolve(model[0])(dataloaders=dataloaders, seed=seed, **model[1])
+        checkpointer = TableCheckpointer(
+            self.checkpoint_table(),
+            self._job_key(key),
+            every_epochs=self.checkpoint_every_epochs,
+            every_minutes=self.checkpoint_every_minutes,
+        )
+        try:
+            with stop.stop_at_checkpoints():
+                result = resolve(trainer[0])(
+                    model=net, dataloaders=dataloaders, seed=seed, checkpoint=checkpointer, **trainer[1]
+                )
+        except TrainingInterrupted as interrupted:
+            raise stop.WorkerStopped(f"stopped on request at epoch {interrupted.epoch}; the checkpoint is saved") from None
+        tmp = Path(tempfile.mkdtemp(prefix="model-", dir=_scratch()))
+        weights = tmp / "model_state.pt"
+        torch.save(result.state_dict, weights)
+        record = provenance.record(device, time.monotonic() - started, checkpoints_saved=checkpointer.saved_epochs)
+        return float(result.score), result.output, str(weights), record
+
+    def make_insert(self, key, score, output, weights, record):
+        try:
+            self.insert1({**key, "score": score, "output": output, "model_state": weights, "provenance": record})
+            # The finished job's checkpoint row goes in the same transaction; its file is
+            # unreferenced from the commit on and is removed by garbage collection.
+            (self.checkpoint_table() & self._job_key(key)).delete_quick()
+        finally:
+            shutil.rmtree(Path(weights).parent, ignore_errors=True)
+
+    # -- hooks and helpers ---------------------------------------------------------------
+    def load_data(self, key, dataset_fn: str, dataset_config: dict, seed: int):
+        """Build the dataloaders. Stages whose data live in tables override this."""
+        return resolve(dataset_fn)(seed=seed, **dataset_config)
+
+    def _job_key(self, key) -> dict:
+        return {k: key[k] for k in self.primary_key}
+
+    def load_model(self, key=None, device=None) -> torch.nn.Module:
+        """Rebuild the trained network of one row with its final weights."""
+        row = self & key if key is not None else self
+        key = row.fetch1("KEY")
+        model_fn, model_config = self.model_table().fn_config(key)
+        dataset_fn, dataset_config = self.dataset_table().fn_config(key)
+        dataloaders = self.load_data(key, dataset_fn, dataset_config, int(key["seed"]))
+        net = resolve(model_fn)(dataloaders=dataloaders, seed=int(key["seed"]), **model_config)
+        net.load_state_dict(self.load_state_dict(key))
+        return net.to(device or choose_device())
+
+    def load_state_dict(self, key) -> dict:
+        return deserialise((self & key).fetch1("model_state").read())

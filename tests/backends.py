@@ -1,0 +1,75 @@
+"""Database backends the integration tests run against, selected by PIPELINE_TEST_BACKEND.
+
+* ``postgresql``: the PostgreSQL 15 service at 127.0.0.1:5432 (trust auth);
+* ``mariadb``: the MariaDB 10.11 service at 127.0.0.1:3306 (root, empty password);
+* ``embedded``: no DJ_HOST at all, so the pipeline starts its embedded PostgreSQL;
+* ``mysql8``: a MySQL 8.0 container started with the ``docker`` package, where a Docker
+  engine is reachable (skipped, with the reason, where none is).
+
+Each pytest run gets its own schema prefix and PIPELINE_HOME, so runs never see each
+other's tables or store files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import time
+
+
+@dataclasses.dataclass
+class Backend:
+    name: str
+    env: dict  # environment variables that point the pipeline at this backend
+    skip_reason: str | None = None
+    container: object = None
+
+
+def _mysql8_container() -> tuple[dict, object] | str:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=5)
+        client.ping()
+    except Exception as err:  # no engine here: report why
+        return f"MySQL 8 needs a Docker engine and none is reachable ({type(err).__name__}: {err})"
+    container = client.containers.run(
+        "mysql:8.0",
+        detach=True,
+        remove=True,
+        environment={"MYSQL_ROOT_PASSWORD": "test"},
+        ports={"3306/tcp": None},
+        command=["--max_allowed_packet=1G"],
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        container.reload()
+        port = container.attrs["NetworkSettings"]["Ports"].get("3306/tcp")
+        if port and container.exec_run("mysqladmin -uroot -ptest ping").exit_code == 0:
+            env = {"DJ_HOST": "127.0.0.1", "DJ_PORT": port[0]["HostPort"], "DJ_USER": "root", "DJ_PASS": "test", "DJ_BACKEND": "mysql"}
+            return env, container
+        time.sleep(2)
+    container.stop()
+    return "the MySQL 8 container did not become ready within 120 s"
+
+
+def select() -> Backend:
+    name = os.environ.get("PIPELINE_TEST_BACKEND", "postgresql")
+    home = tempfile.mkdtemp(prefix=f"pipeline-test-{name}-")
+    common = {"PIPELINE_HOME": home, "PIPELINE_PREFIX": f"t{os.getpid()}_"}
+    if name == "postgresql":
+        env = {"DJ_HOST": "127.0.0.1", "DJ_PORT": "5432", "DJ_USER": "postgres", "DJ_PASS": "", "DJ_BACKEND": "postgresql"}
+        return Backend(name, {**common, **env})
+    if name == "mariadb":
+        env = {"DJ_HOST": "127.0.0.1", "DJ_PORT": "3306", "DJ_USER": "root", "DJ_PASS": "", "DJ_BACKEND": "mysql"}
+        return Backend(name, {**common, **env})
+    if name == "embedded":
+        return Backend(name, {**common, "DJ_HOST": ""})
+    if name == "mysql8":
+        started = _mysql8_container()
+        if isinstance(started, str):
+            return Backend(name, common, skip_reason=started)
+        env, container = started
+        return Backend(name, {**common, **env}, container=container)
+    raise ValueError(f"PIPELINE_TEST_BACKEND={name!r}: expected postgresql, mariadb, embedded or mysql8")

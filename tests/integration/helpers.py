@@ -1,0 +1,57 @@
+"""Registry content and process helpers shared by the integration tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+SMALL_DATA = {"n_train": 400, "n_validation": 100, "n_features": 8, "n_classes": 3}
+# Large enough that one epoch takes a noticeable fraction of a second on 2 cores, so a
+# test can stop or kill a worker between two checkpoints of the same job.
+SLOW_DATA = {"n_train": 40000, "n_validation": 2000, "n_features": 64, "n_classes": 4}
+
+
+def register(seeds, data=SMALL_DATA, epochs=2, hidden=(16,)):
+    from schemas.registry import DatasetConfig, ModelConfig, Seed, TrainerConfig
+
+    Seed.insert([(s,) for s in seeds], skip_duplicates=True)
+    return {
+        **DatasetConfig().add_entry("pipeline.data.synthetic.gaussian_clusters", data),
+        **ModelConfig().add_entry("pipeline.models.mlp.build_mlp", {"hidden": list(hidden)}),
+        **TrainerConfig().add_entry("pipeline.training.train_classifier", {"epochs": epochs, "lr": 0.05, "batch_size": 64}),
+    }
+
+
+def start_worker(python, env, *extra):
+    return subprocess.Popen(
+        [python, "-m", "populate", "worker", "--quiet", "--maintenance", "1", "--poll", "0.5", *extra],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process, timeout=300) -> dict:
+    """Wait for a worker and return its JSON summary; fail with its stderr otherwise."""
+    out, err = process.communicate(timeout=timeout)
+    assert process.returncode == 0, f"worker exited {process.returncode}:\n{err[-4000:]}"
+    for line in out.splitlines():
+        if line.startswith('{"worker_summary"'):
+            return json.loads(line)["worker_summary"]
+    raise AssertionError(f"no summary from the worker:\n{out[-2000:]}\n{err[-4000:]}")
+
+
+def wait_for(predicate, timeout=120, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -1,0 +1,23 @@
+"""The command line against the configured backend, as separate processes."""
+
+import json
+import subprocess
+
+from .helpers import REPO, register
+
+
+def test_status_json_reports_every_table(clean, python, worker_env):
+    register(seeds=[1, 2])
+    out = subprocess.run(
+        [python, "-m", "populate", "status", "--json"], cwd=REPO, env=worker_env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    rows = {row["table"]: row for row in report["tables"]}
+    assert rows["training.TrainedModel"]["pending"] == 2
+    assert rows["training.TrainedModel"]["done"] == 0
+
+
+def test_schema_names_carry_the_prefix(pipeline_modules, backend):
+    prefix = backend.env["PIPELINE_PREFIX"]
+    assert all(module.schema.database.startswith(prefix) for module in pipeline_modules)

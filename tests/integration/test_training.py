@@ -1,0 +1,57 @@
+"""TrainedModel: a real (small) training job through populate, in this process."""
+
+import torch
+
+from pipeline.training.classification import accuracy
+
+from .helpers import register
+
+
+def test_populate_trains_every_combination_and_records_provenance(clean):
+    from schemas.training import TrainedModel, TrainingCheckpoint
+
+    register(seeds=[1, 2], epochs=3)
+    result = TrainedModel.populate(reserve_jobs=True)
+    assert result["success_count"] == 2 and result["error_list"] == []
+    rows = TrainedModel().to_dicts()
+    assert sorted(r["seed"] for r in rows) == [1, 2]
+    for row in rows:
+        assert row["output"]["metric"] == "validation_accuracy"
+        assert len(row["output"]["history"]) == 3
+        prov = row["provenance"]
+        assert prov["packages"]["torch"].startswith("2.")
+        assert prov["device"].startswith(("cpu", "cuda"))
+        assert prov["wall_time_s"] > 0
+        assert "git_commit" in prov
+        assert prov["checkpoints_saved"] == [1, 2]
+    # finished jobs leave no checkpoint rows and no jobs behind
+    assert len(TrainingCheckpoint()) == 0
+    assert TrainedModel.jobs.progress()["total"] == 0
+
+
+def test_stored_weights_reproduce_the_stored_score(clean):
+    from schemas.training import TrainedModel
+
+    register(seeds=[3], epochs=2)
+    TrainedModel.populate()
+    key = TrainedModel().keys()[0]
+    model = TrainedModel().load_model(key, device="cpu")
+    data = TrainedModel().load_data(key, *TrainedModel().dataset_table().fn_config(key), 3)
+    x, y = data["validation"]
+    with torch.no_grad():
+        assert abs(accuracy(model, x, y, 64) - (TrainedModel & key).fetch1("score")) < 1e-9
+
+
+def test_failing_make_leaves_no_row_and_records_the_error(clean):
+    from schemas.registry import DatasetConfig, ModelConfig, Seed, TrainerConfig
+    from schemas.training import TrainedModel, TrainingCheckpoint
+
+    Seed.insert1((1,), skip_duplicates=True)
+    DatasetConfig().add_entry("pipeline.data.synthetic.gaussian_clusters", {"n_classes": 1})  # invalid at run time
+    ModelConfig().add_entry("pipeline.models.mlp.build_mlp", {})
+    TrainerConfig().add_entry("pipeline.training.train_classifier", {"epochs": 1})
+    result = TrainedModel.populate(reserve_jobs=True, suppress_errors=True)
+    assert result["success_count"] == 0 and len(result["error_list"]) == 1
+    assert "n_classes=1" in result["error_list"][0][1]
+    assert len(TrainedModel()) == 0 and len(TrainingCheckpoint()) == 0
+    assert TrainedModel.jobs.progress()["error"] == 1

@@ -1,0 +1,118 @@
+"""Workers as real processes against the real server: concurrency, SIGKILL, SIGTERM, gc."""
+
+import os
+import signal
+
+import torch
+
+from pipeline.data.synthetic import gaussian_clusters
+from pipeline.models.mlp import build_mlp
+from pipeline.training import train_classifier
+
+from .helpers import SLOW_DATA, finish, register, start_worker, wait_for
+
+
+def _store_orphans(modules):
+    from schemas.storage import collect_garbage, pipeline_schemas
+
+    return collect_garbage(pipeline_schemas(modules), min_age_s=0, dry_run=True)["orphaned"]
+
+
+def test_two_workers_do_every_job_exactly_once(clean, python, worker_env):
+    from schemas.training import TrainedModel
+
+    seeds = list(range(1, 11))
+    register(seeds=seeds, epochs=2)
+    workers = [start_worker(python, worker_env, "--gc-min-age", "0") for _ in range(2)]
+    summaries = [finish(w) for w in workers]
+    done = [s["done"].get("TrainedModel", 0) for s in summaries]
+    assert sum(done) == len(seeds), f"jobs done per worker: {done}"
+    assert all(s["errors"].get("TrainedModel", 0) == 0 for s in summaries)
+    assert sorted(TrainedModel().to_arrays("seed").tolist()) == seeds
+    assert TrainedModel.jobs.progress()["total"] == 0
+    assert _store_orphans(clean) == 0
+
+
+def _checkpoint_epoch():
+    from schemas.training import TrainingCheckpoint
+
+    rows = TrainingCheckpoint().to_dicts()
+    return rows[0]["epoch"] if rows else 0
+
+
+def test_sigkilled_worker_is_resumed_from_its_checkpoint(clean, python, worker_env):
+    from schemas.training import TrainedModel, TrainingCheckpoint
+
+    epochs = 30
+    key = register(seeds=[5], data=SLOW_DATA, epochs=epochs, hidden=(128,))
+    victim = start_worker(python, worker_env)
+    killed_after = wait_for(lambda: _checkpoint_epoch() >= 2, timeout=240, what="a checkpoint of epoch 2")
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=30)
+
+    assert len(TrainedModel()) == 0
+    assert TrainedModel.jobs.progress()["reserved"] == 1  # the dead worker's reservation
+    saved = _checkpoint_epoch()
+    assert saved >= killed_after
+
+    summary = finish(start_worker(python, worker_env, "--gc-min-age", "0"), timeout=600)
+    assert summary["done"] == {"TrainedModel": 1}
+    row = TrainedModel().to_dicts()[0]
+    assert row["output"]["resumed_from_epoch"] >= saved
+    assert len(row["output"]["history"]) == epochs
+    assert len(TrainedModel()) == 1 and len(TrainingCheckpoint()) == 0
+    assert TrainedModel.jobs.progress()["total"] == 0
+    assert _store_orphans(clean) == 0
+
+    # the resumed run ends where an uninterrupted run of the same job ends
+    data = gaussian_clusters(seed=5, **SLOW_DATA)
+    reference = train_classifier(
+        build_mlp(data, seed=5, hidden=[128]), data, seed=5, epochs=epochs, lr=0.05, batch_size=64
+    )
+    stored = TrainedModel().load_state_dict({**key, "seed": 5})
+    for name, tensor in reference.state_dict.items():
+        torch.testing.assert_close(stored[name], tensor, rtol=1e-5, atol=1e-5)
+
+
+def test_sigterm_stops_at_the_next_checkpoint_and_gives_the_job_back(clean, python, worker_env):
+    from schemas.training import TrainedModel
+
+    register(seeds=[6], data=SLOW_DATA, epochs=30, hidden=(128,))
+    worker = start_worker(python, worker_env)
+    wait_for(lambda: _checkpoint_epoch() >= 1, timeout=240, what="a first checkpoint")
+    worker.send_signal(signal.SIGTERM)
+    summary = finish(worker, timeout=120)
+    assert summary["stopped"] is True and summary["released"] == 1
+    progress = TrainedModel.jobs.progress()
+    assert progress["reserved"] == 0 and progress["error"] == 0
+    stopped_at = _checkpoint_epoch()
+    assert 1 <= stopped_at < 30
+
+    summary = finish(start_worker(python, worker_env, "--gc-min-age", "0"), timeout=600)
+    assert summary["done"] == {"TrainedModel": 1}
+    assert TrainedModel().to_dicts()[0]["output"]["resumed_from_epoch"] == stopped_at
+
+
+def test_gc_removes_files_left_by_a_failed_job(clean):
+    """An upload whose row never committed leaves a file that only gc can find."""
+    from schemas.registry import Seed
+    from schemas.storage import collect_garbage, pipeline_schemas
+    from schemas.training import TrainingCheckpoint
+
+    key = register(seeds=[1])
+    job = {**key, "seed": 1}
+    conn = TrainingCheckpoint.connection
+    from pathlib import Path
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "checkpoint.pt"
+    path.write_bytes(b"partial")
+    conn.start_transaction()
+    TrainingCheckpoint.insert1({**job, "epoch": 1, "state": str(path)})
+    conn.cancel_transaction()
+    assert len(TrainingCheckpoint()) == 0 and len(Seed()) == 1
+    schemas_ = pipeline_schemas(clean)
+    assert collect_garbage(schemas_, min_age_s=3600)["deleted"] == 0  # too fresh: might be in flight
+    report = collect_garbage(schemas_, min_age_s=0)
+    assert report["orphaned"] == 1 and report["deleted"] == 1
+    assert _store_orphans(clean) == 0
