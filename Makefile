@@ -29,5 +29,8 @@ test-integration: install
 		PIPELINE_TEST_BACKEND=$$backend $(PY) -m pytest tests/integration -q -rs; \
 	done
 
+bench: install
+	$(PY) bench/run.py
+
 clean:
 	rm -rf .pipeline

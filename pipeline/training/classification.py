@@ -84,8 +84,8 @@ def train_classifier(
     resumed_from = start_epoch
 
     t0 = time.monotonic()
-    progress = tqdm(range(start_epoch, epochs), desc="train", unit="epoch", initial=start_epoch, total=epochs, leave=False)
-    for epoch in progress:
+    progress = tqdm(desc="train", unit="epoch", initial=start_epoch, total=epochs, leave=False)
+    for epoch in range(start_epoch, epochs):
         model.train()
         order = epoch_order(len(x_train), seed, epoch, device)
         total_loss, batches = 0.0, 0
@@ -100,7 +100,8 @@ def train_classifier(
         scheduler.step()
         val_acc = accuracy(model, x_val, y_val, batch_size)
         history.append({"epoch": epoch + 1, "train_loss": total_loss / max(batches, 1), "val_accuracy": val_acc})
-        progress.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", val=f"{val_acc:.3f}")
+        progress.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", val=f"{val_acc:.3f}", refresh=False)
+        progress.update(1)
 
         finished = epoch + 1
         stop = checkpoint.stop_requested()
@@ -117,6 +118,7 @@ def train_classifier(
                 },
             )
             if stop:
+                progress.close()
                 raise TrainingInterrupted(finished)
     progress.close()
 
