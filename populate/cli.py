@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="report only")
     p.set_defaults(func=_gc)
 
+    from . import ingest
+
+    ingest.add_parser(sub)
+
     p = sub.add_parser("demo", help="run the demo on the embedded default")
     p.set_defaults(func=_demo)
     return parser
@@ -86,4 +90,23 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
-    return args.func(args)
+    try:
+        return args.func(args)
+    except _user_errors() as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors about the user's input: reported in one line, without a traceback."""
+    from pipeline.config import ConfigError
+    from pipeline.recordings.published import RecordingFormatError
+
+    errors: list[type[Exception]] = [ConfigError, RecordingFormatError]
+    try:
+        from schemas.recording import IngestError
+
+        errors.append(IngestError)
+    except Exception:  # the database may be unreachable; then there is no IngestError to catch
+        pass
+    return tuple(errors)

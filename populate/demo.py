@@ -1,8 +1,8 @@
-"""The demo: register a small experiment and materialise it with a worker.
+"""The demo: the experiment's graph, as far as it is built, on the embedded default.
 
 It runs on whatever database the environment names; with nothing configured that is the
-embedded PostgreSQL under ./.pipeline. Later stages add themselves to the registry
-content defined in :mod:`populate.profiles`.
+embedded PostgreSQL under ./.pipeline. The content comes from the ``demo`` profile
+(:mod:`populate.profiles`).
 """
 
 from __future__ import annotations
@@ -13,24 +13,57 @@ import time
 from . import profiles
 
 
+def ensure_virtual_monkey(spec: dict) -> str:
+    """Simulate and import the profile's virtual monkey unless it is there already."""
+    from pipeline.recordings.virtual_monkey import simulate
+    from schemas import recording
+
+    from .ingest import ingest_recordings
+
+    name = spec["name"]
+    if recording.RecordingSet & {"recording_set": name}:
+        print(f"virtual monkey {name!r}: already imported")
+    else:
+        started = time.monotonic()
+        summary = ingest_recordings(simulate(spec["size"], seed=spec["seed"]), name)
+        print(f"virtual monkey {name!r}: {summary['sessions']} sessions, {summary['units']} units, "
+              f"{summary['images']} images ({time.monotonic() - started:.0f} s)")
+    return name
+
+
+def print_predictor_results(dataset: str) -> None:
+    from schemas.predictor import NeuralEvaluation
+
+    rows = (NeuralEvaluation & {"neural_dataset": dataset}).to_dicts(order_by="seed")
+    if not rows:
+        return
+    print("\nMonkey Predictor on the virtual monkey's test repeats:")
+    for row in rows:
+        print(f"  seed {row['seed']}: test correlation {row['test_corr']:.3f}, ceiling {row['ceiling']:.3f}, "
+              f"fraction of ceiling {row['fraction_of_ceiling']:.2f}, FEVe {row['fev_e']:.3f}")
+
+
 def main(args) -> int:
     from schemas import connection, jobs
 
     from .worker import run_worker
 
     started = time.monotonic()
+    spec = profiles.profile("demo")
     print(f"database: {connection.describe()}")
+    dataset = ensure_virtual_monkey(spec["virtual_monkey"])
     entries = profiles.register("demo")
-    print(f"registered: {json.dumps(entries)}")
+    print(f"registry: {json.dumps(entries)}")
     summary = run_worker(display_progress=True, gc_min_age_s=0)
     print(f"worker: {json.dumps(summary, default=str)}")
     for row in jobs.status():
-        print(f"  {row['table']:30} done {row['done']:>4}  pending {row['pending']:>4}  errors {row['errors']:>3}")
+        print(f"  {row['table']:32} done {row['done']:>4}  pending {row['pending']:>4}  errors {row['errors']:>3}")
+    print_predictor_results(dataset)
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s.")
     print(
         "Query the results from Python:\n"
-        "  from schemas.training import TrainedModel\n"
-        "  TrainedModel.to_pandas()\n"
+        "  from schemas.predictor import NeuralEvaluation\n"
+        "  (NeuralEvaluation.Unit & {'neural_dataset': 'virtual-demo'}).to_pandas()\n"
         "or see every table's state with:  .venv/bin/python -m populate status"
     )
     return 0

@@ -21,6 +21,8 @@ warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 STAGES = (
     "schemas.registry",
     "schemas.training",
+    "schemas.recording",
+    "schemas.predictor",
 )
 
 

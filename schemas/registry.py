@@ -19,7 +19,7 @@ from typing import Any
 
 import datajoint as dj
 
-from pipeline.config import check_config, config_hash, plain
+from pipeline.config import check_config, config_hash, plain, resolve
 
 from .connection import make_schema
 
@@ -57,6 +57,11 @@ class _ConfigRegistry:
         """(dotted path, config) of the entry that ``key`` selects."""
         fn, config = (self & dict(key)).fetch1(self._attr("fn"), self._attr("config"))
         return fn, dict(config)
+
+    def build(self, key: Mapping[str, Any], **passed):
+        """Call the entry's function with its config and the arguments the pipeline passes."""
+        fn, config = self.fn_config(key)
+        return resolve(fn)(**passed, **config)
 
 
 @schema

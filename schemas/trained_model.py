@@ -1,6 +1,9 @@
 """The ``TrainedModel`` template: registry entries joined, trained by a three-part make.
 
-A concrete table sets the registry tables and its checkpoint table as class attributes
+A concrete table sets the registry tables and its checkpoint table as class attributes. The
+dataset table is either the registry's ``DatasetConfig`` or a table of the pipeline's own
+data (e.g. ``recording.NeuralDataset``); either way it offers ``fn_config(key)`` (a small,
+hashable description read in ``make_fetch``) and ``build(key, seed=...)`` (the dataloaders)
 (collaborators injected, as in sinzlab/mei) and gets its definition from them::
 
     @schema
@@ -109,6 +112,10 @@ class TrainedModelBase(dj.Computed):
     trainer_table = None
     seed_table = None
     checkpoint_table = None
+    #: the builder and trainer functions this table trains (dotted paths); registry entries of
+    #: other functions are not paired with it, so the key source holds only sensible jobs
+    model_fns: tuple[str, ...] = ()
+    trainer_fns: tuple[str, ...] = ()
     #: checkpoint policy: every N epochs and/or every M minutes
     checkpoint_every_epochs: int | None = 1
     checkpoint_every_minutes: float | None = None
@@ -125,6 +132,11 @@ class TrainedModelBase(dj.Computed):
     provenance : json               # package versions, git commit, host, device, wall time (s)
     """
 
+    @property
+    def key_source(self):
+        parents = self.model_table.proj() * self.dataset_table.proj() * self.trainer_table.proj() * self.seed_table.proj()
+        return parents & [{"model_fn": f} for f in self.model_fns] & [{"trainer_fn": f} for f in self.trainer_fns]
+
     # -- the three-part make -------------------------------------------------------------
     def make_fetch(self, key):
         model = self.model_table().fn_config(key)
@@ -135,7 +147,7 @@ class TrainedModelBase(dj.Computed):
     def make_compute(self, key, model, dataset, trainer, seed):
         started = time.monotonic()
         device = choose_device()
-        dataloaders = self.load_data(key, *dataset, seed)
+        dataloaders = self.load_data(key, seed)
         net = resolve(model[0])(dataloaders=dataloaders, seed=seed, **model[1])
         checkpointer = TableCheckpointer(
             self.checkpoint_table(),
@@ -166,9 +178,9 @@ class TrainedModelBase(dj.Computed):
             shutil.rmtree(Path(weights).parent, ignore_errors=True)
 
     # -- hooks and helpers ---------------------------------------------------------------
-    def load_data(self, key, dataset_fn: str, dataset_config: dict, seed: int):
-        """Build the dataloaders. Stages whose data live in tables override this."""
-        return resolve(dataset_fn)(seed=seed, **dataset_config)
+    def load_data(self, key, seed: int):
+        """The dataloaders of ``key``'s dataset entry."""
+        return self.dataset_table().build(key, seed=seed)
 
     def _job_key(self, key) -> dict:
         return {k: key[k] for k in self.primary_key}
@@ -177,10 +189,8 @@ class TrainedModelBase(dj.Computed):
         """Rebuild the trained network of one row with its final weights."""
         row = self & key if key is not None else self
         key = row.fetch1("KEY")
-        model_fn, model_config = self.model_table().fn_config(key)
-        dataset_fn, dataset_config = self.dataset_table().fn_config(key)
-        dataloaders = self.load_data(key, dataset_fn, dataset_config, int(key["seed"]))
-        net = resolve(model_fn)(dataloaders=dataloaders, seed=int(key["seed"]), **model_config)
+        dataloaders = self.load_data(key, int(key["seed"]))
+        net = self.model_table().build(key, dataloaders=dataloaders, seed=int(key["seed"]))
         net.load_state_dict(self.load_state_dict(key))
         return net.to(device or choose_device())
 

@@ -8,27 +8,25 @@ from a checkpoint sees exactly the batches an uninterrupted run would have seen.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..device import choose_device
-from .checkpoint import Checkpointer, MemoryCheckpointer, TrainingInterrupted
+from .checkpoint import Checkpointer
+from .loop import ResumableLoop, epoch_generator
 
 
 @dataclasses.dataclass
 class TrainingResult:
-    score: float  # the trainer's headline metric (here: final validation accuracy, 0-1)
+    score: float  # the trainer's headline metric (named in output["metric"])
     output: dict  # JSON-serialisable summary: metric name, per-epoch history, resume info
     state_dict: dict  # final model weights (CPU tensors)
 
 
 def epoch_order(n: int, seed: int, epoch: int, device) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(int(seed) * 100_003 + int(epoch))
-    return torch.randperm(n, generator=generator).to(device)
+    return torch.randperm(n, generator=epoch_generator(seed, epoch)).to(device)
 
 
 @torch.no_grad()
@@ -61,31 +59,26 @@ def train_classifier(
     ``checkpoint`` decides when to save and whether to stop; without one, nothing is saved.
     """
     device = choose_device()
-    checkpoint = checkpoint or MemoryCheckpointer(every_epochs=None, every_minutes=math.inf)
     x_train, y_train = (t.to(device) for t in dataloaders["train"])
     x_val, y_val = (t.to(device) for t in dataloaders["validation"])
 
     torch.manual_seed(seed)
     model = model.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=list(lr_decay_epochs), gamma=lr_decay_factor
-    )
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(lr_decay_epochs), gamma=lr_decay_factor)
     loss_fn = nn.CrossEntropyLoss()
 
-    start_epoch, history = 0, []
-    resumed = checkpoint.load()
-    if resumed is not None:
-        model.load_state_dict(resumed["model"])
-        optimizer.load_state_dict(resumed["optimizer"])
-        scheduler.load_state_dict(resumed["scheduler"])
-        torch.set_rng_state(resumed["torch_rng"])
-        start_epoch, history = int(resumed["epoch"]), list(resumed["history"])
-    resumed_from = start_epoch
+    loop = ResumableLoop(checkpoint, epochs, desc="train")
+    history = []
+    if loop.resumed is not None:
+        model.load_state_dict(loop.resumed["model"])
+        optimizer.load_state_dict(loop.resumed["optimizer"])
+        scheduler.load_state_dict(loop.resumed["scheduler"])
+        history = list(loop.resumed["history"])
+        loop.restore_rng()
 
     t0 = time.monotonic()
-    progress = tqdm(desc="train", unit="epoch", initial=start_epoch, total=epochs, leave=False)
-    for epoch in range(start_epoch, epochs):
+    for epoch in loop:
         model.train()
         order = epoch_order(len(x_train), seed, epoch, device)
         total_loss, batches = 0.0, 0
@@ -100,27 +93,18 @@ def train_classifier(
         scheduler.step()
         val_acc = accuracy(model, x_val, y_val, batch_size)
         history.append({"epoch": epoch + 1, "train_loss": total_loss / max(batches, 1), "val_accuracy": val_acc})
-        progress.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", val=f"{val_acc:.3f}", refresh=False)
-        progress.update(1)
-
-        finished = epoch + 1
-        stop = checkpoint.stop_requested()
-        if finished < epochs and (stop or checkpoint.due(finished)):
-            checkpoint.save(
-                finished,
-                {
-                    "epoch": finished,
-                    "history": history,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "torch_rng": torch.get_rng_state(),
-                },
-            )
-            if stop:
-                progress.close()
-                raise TrainingInterrupted(finished)
-    progress.close()
+        loop.end_epoch(
+            epoch + 1,
+            lambda: {
+                "history": history,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+            },
+            loss=f"{history[-1]['train_loss']:.3f}",
+            val=f"{val_acc:.3f}",
+        )
+    loop.close()
 
     final_val = history[-1]["val_accuracy"] if history else accuracy(model, x_val, y_val, batch_size)
     return TrainingResult(
@@ -128,7 +112,7 @@ def train_classifier(
         output={
             "metric": "validation_accuracy",
             "epochs": epochs,
-            "resumed_from_epoch": resumed_from,
+            "resumed_from_epoch": loop.start_epoch,
             "history": history,
             "train_seconds_this_run": round(time.monotonic() - t0, 3),
         },

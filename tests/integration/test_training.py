@@ -36,7 +36,7 @@ def test_stored_weights_reproduce_the_stored_score(clean):
     TrainedModel.populate()
     key = TrainedModel().keys()[0]
     model = TrainedModel().load_model(key, device="cpu")
-    data = TrainedModel().load_data(key, *TrainedModel().dataset_table().fn_config(key), 3)
+    data = TrainedModel().load_data(key, seed=3)
     x, y = data["validation"]
     with torch.no_grad():
         assert abs(accuracy(model, x, y, 64) - (TrainedModel & key).fetch1("score")) < 1e-9

@@ -1,0 +1,55 @@
+"""Epoch bookkeeping shared by every trainer: resume, checkpoint, stop on request, progress."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+
+import torch
+from tqdm.auto import tqdm
+
+from .checkpoint import Checkpointer, MemoryCheckpointer, TrainingInterrupted
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The random stream of one epoch: a resumed run draws exactly what an uninterrupted one would."""
+    return torch.Generator().manual_seed(int(seed) * 100_003 + int(epoch))
+
+
+class ResumableLoop:
+    """Iterate over epochs from the last checkpoint; save and stop as the checkpointer says.
+
+    ``resumed`` is the saved state dict (or None); the trainer restores its objects from it.
+    After each epoch the trainer calls :meth:`end_epoch` with a function that returns its
+    state; the state is only built when a save is due.
+    """
+
+    def __init__(self, checkpoint: Checkpointer | None, max_epochs: int, desc: str):
+        self.checkpoint = checkpoint or MemoryCheckpointer(every_epochs=None, every_minutes=math.inf)
+        self.max_epochs = int(max_epochs)
+        self.resumed = self.checkpoint.load()
+        self.start_epoch = int(self.resumed["epoch"]) if self.resumed else 0
+        self.progress = tqdm(desc=desc, unit="epoch", initial=self.start_epoch, total=self.max_epochs, leave=False)
+
+    def __iter__(self) -> Iterator[int]:
+        yield from range(self.start_epoch, self.max_epochs)
+
+    def end_epoch(self, finished: int, state: Callable[[], dict], done: bool = False, **postfix) -> None:
+        """Record epoch ``finished`` (1-based); ``done`` says training ends here (no checkpoint needed)."""
+        self.progress.set_postfix(refresh=False, **postfix)
+        self.progress.update(1)
+        stop = self.checkpoint.stop_requested()
+        if done or finished >= self.max_epochs:
+            return
+        if stop or self.checkpoint.due(finished):
+            self.checkpoint.save(finished, {"epoch": finished, "torch_rng": torch.get_rng_state(), **state()})
+            if stop:
+                self.close()
+                raise TrainingInterrupted(finished)
+
+    def restore_rng(self) -> None:
+        if self.resumed is not None:
+            torch.set_rng_state(self.resumed["torch_rng"])
+
+    def close(self) -> None:
+        self.progress.close()

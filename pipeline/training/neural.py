@@ -1,0 +1,154 @@
+"""Training a neural predictor: Poisson loss, Adam, validation correlation, lr reduced on plateau.
+
+Batches alternate between sessions (each session has its own readout) in an order drawn
+per epoch from the seed. Missing responses (NaN) are left out of the loss. Training stops
+after ``max_lr_decays`` reductions of the learning rate, or at ``max_epochs``; the weights
+with the best validation correlation are returned.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import numpy as np
+import torch
+
+from ..device import choose_device
+from ..recordings.measures import corr
+from .checkpoint import Checkpointer
+from .classification import TrainingResult
+from .loop import ResumableLoop, epoch_generator
+
+
+def masked_poisson_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean Poisson negative log-likelihood (up to a constant) over the recorded entries."""
+    valid = ~torch.isnan(target)
+    target = torch.where(valid, target, torch.zeros_like(target))
+    loss = prediction - target * torch.log(prediction + 1e-12)
+    return (loss * valid).sum() / valid.sum().clamp_min(1)
+
+
+@torch.no_grad()
+def predict(model, data: dict, session: str, rows: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+    """Predictions (presentations, units) of one session for the given image rows."""
+    model.eval()
+    device = next(model.parameters()).device
+    images = data["images"]
+    out = []
+    for start in range(0, len(rows), batch_size):
+        batch = images[rows[start : start + batch_size]].to(device)
+        out.append(model(batch, session).cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, len(data["mean_responses"][session])), dtype=np.float32)
+
+
+def validation_correlation(model, data: dict) -> tuple[float, dict]:
+    """Mean over all units of the correlation on validation presentations, and per session."""
+    per_session = {}
+    for session, splits in data["sessions"].items():
+        rows, responses = splits["validation"]
+        per_session[session] = corr(predict(model, data, session, rows), responses.numpy())
+    values = np.concatenate(list(per_session.values()))
+    return float(np.nanmean(values)) if np.isfinite(values).any() else 0.0, per_session
+
+
+def train_neural_predictor(
+    model,
+    dataloaders: dict,
+    seed: int,
+    checkpoint: Checkpointer | None = None,
+    *,
+    max_epochs: int = 100,
+    batch_size: int = 128,
+    lr: float = 5e-4,
+    weight_decay: float = 5e-4,
+    lr_decay_factor: float = 0.3,
+    patience: int = 5,
+    tolerance: float = 1e-4,
+    max_lr_decays: int = 5,
+) -> TrainingResult:
+    device = choose_device()
+    torch.manual_seed(seed)
+    model = model.to(device)
+    images = dataloaders["images"].to(device)
+    data = {**dataloaders, "images": images}
+    sessions = sorted(data["sessions"])
+    train = {s: (data["sessions"][s]["train"][0].to(device), data["sessions"][s]["train"][1].to(device)) for s in sessions}
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", factor=lr_decay_factor, patience=patience, threshold=tolerance, threshold_mode="abs"
+    )
+    loop = ResumableLoop(checkpoint, max_epochs, desc="predictor")
+    history, decays, best_score, best_state = [], 0, -np.inf, None
+    if loop.resumed is not None:
+        model.load_state_dict(loop.resumed["model"])
+        optimizer.load_state_dict(loop.resumed["optimizer"])
+        scheduler.load_state_dict(loop.resumed["scheduler"])
+        history, decays = list(loop.resumed["history"]), int(loop.resumed["decays"])
+        best_score, best_state = float(loop.resumed["best_score"]), loop.resumed["best_state"]
+        loop.restore_rng()
+
+    t0 = time.monotonic()
+    for epoch in loop:
+        model.train()
+        generator = epoch_generator(seed, epoch)
+        # every training batch of every session, in an order drawn for this epoch
+        batches = []
+        for s in sessions:
+            order = torch.randperm(len(train[s][0]), generator=generator)
+            batches += [(s, order[i : i + batch_size]) for i in range(0, len(order), batch_size)]
+        total = 0.0
+        for b in torch.randperm(len(batches), generator=generator).tolist():
+            session, idx = batches[b]
+            idx = idx.to(device)
+            rows, responses = train[session]
+            optimizer.zero_grad(set_to_none=True)
+            loss = masked_poisson_loss(model(images[rows[idx]], session), responses[idx]) + model.regularizer(session) / max(len(idx), 1)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+        score, _ = validation_correlation(model, data)
+        lr_before = optimizer.param_groups[0]["lr"]
+        scheduler.step(score)
+        if optimizer.param_groups[0]["lr"] < lr_before:
+            decays += 1
+        if score > best_score:
+            best_score = score
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        history.append({"epoch": epoch + 1, "train_loss": total / max(len(batches), 1), "val_corr": score, "lr": lr_before})
+        done = decays >= max_lr_decays
+        loop.end_epoch(
+            epoch + 1,
+            lambda: {
+                "history": history,
+                "decays": decays,
+                "best_score": best_score,
+                "best_state": best_state,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+            },
+            done=done,
+            loss=f"{history[-1]['train_loss']:.3f}",
+            val_corr=f"{score:.3f}",
+        )
+        if done:
+            break
+    loop.close()
+
+    if best_state is None:
+        best_state = copy.deepcopy(model.state_dict())
+    return TrainingResult(
+        score=float(best_score) if np.isfinite(best_score) else 0.0,
+        output={
+            "metric": "validation_correlation",
+            "max_epochs": max_epochs,
+            "epochs_run": len(history),
+            "lr_decays": decays,
+            "resumed_from_epoch": loop.start_epoch,
+            "history": history,
+            "train_seconds_this_run": round(time.monotonic() - t0, 3),
+        },
+        state_dict={k: v.detach().cpu() for k, v in best_state.items()},
+    )

@@ -1,0 +1,54 @@
+"""``python -m populate ingest ...``: bring recordings into the database, all or nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+
+
+def ingest_recordings(recordings, name: str, validation_fraction: float = 0.2, split_seed: int = 0) -> dict:
+    """Store ``recordings`` as recording set ``name`` and define the neural dataset of the same name."""
+    from schemas import recording
+
+    key = recording.ingest(recordings, name)
+    dataset = recording.NeuralDataset.create(
+        name, name, validation_fraction=validation_fraction, split_seed=split_seed
+    )
+    sessions = len(recording.Session & key)
+    units = len(recording.Session.Unit & key)
+    return {**key, **dataset, "sessions": sessions, "units": units, "images": len(recording.Stimuli.Image & key)}
+
+
+def virtual_monkey(args) -> int:
+    from pipeline.recordings.virtual_monkey import simulate
+
+    started = time.monotonic()
+    recordings = simulate(args.size, seed=args.seed)
+    print(f"simulated the {args.size} virtual monkey (seed {args.seed}) in {time.monotonic() - started:.0f} s")
+    print(json.dumps(ingest_recordings(recordings, args.name)))
+    return 0
+
+
+def monkey(args) -> int:
+    from pipeline.recordings.published import read_published
+
+    recordings = read_published(args.path, ppd=args.ppd)
+    print(json.dumps(ingest_recordings(recordings, args.name)))
+    return 0
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("ingest", help="import data (all or nothing)")
+    kinds = parser.add_subparsers(dest="kind", required=True)
+
+    p = kinds.add_parser("virtual-monkey", help="simulate the virtual monkey and import it")
+    p.add_argument("--name", required=True, help="name of the recording set (and of its neural dataset)")
+    p.add_argument("--size", default="demo", choices=("tiny", "demo", "paper"), help="simulator size (default demo)")
+    p.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
+    p.set_defaults(func=virtual_monkey)
+
+    p = kinds.add_parser("monkey", help="import recordings in the authors' published layout")
+    p.add_argument("path", help="folder with neuronal_data/*.pickle and images/<id:06d>.npy")
+    p.add_argument("--name", required=True, help="name of the recording set (and of its neural dataset)")
+    p.add_argument("--ppd", type=float, default=63.0, help="pixels per degree of the image files (default 63)")
+    p.set_defaults(func=monkey)
