@@ -11,9 +11,12 @@ def ingest_recordings(recordings, name: str, validation_fraction: float = 0.2, s
     from schemas import recording
 
     key = recording.ingest(recordings, name)
-    dataset = recording.NeuralDataset.create(
-        name, name, validation_fraction=validation_fraction, split_seed=split_seed
-    )
+    try:
+        dataset = recording.NeuralDataset.create(name, name, validation_fraction=validation_fraction, split_seed=split_seed)
+    except BaseException:
+        # the import is one unit: without its dataset, the recording set goes too
+        (recording.RecordingSet & key).delete()
+        raise
     sessions = len(recording.Session & key)
     units = len(recording.Session.Unit & key)
     return {**key, **dataset, "sessions": sessions, "units": units, "images": len(recording.Stimuli.Image & key)}

@@ -116,6 +116,10 @@ def run_worker(
             progressed += result["success_count"]
         if stop.stop_requested() or progressed:
             continue
+        # before going idle or exiting, give lost and transiently failed jobs another chance
+        if sum(sum(jobs.recover(t, orphan_timeout=orphan_timeout_s).values()) for t in all_tables):
+            last_maintenance = time.monotonic()
+            continue
         if not forever and not _in_progress(all_tables):
             break
         time.sleep(poll_s)

@@ -196,10 +196,44 @@ def configure() -> None:
     _configured = True
 
 
+_session_prepared: int | None = None
+
+#: messages of database errors that say "try again", not "this is wrong"
+TRANSIENT_ERRORS = ("Deadlock found", "deadlock detected", "Lock wait timeout", "could not serialize access")
+
+
 def connection() -> dj.Connection:
-    """The process's shared DataJoint connection, configured from the environment."""
+    """The process's shared DataJoint connection, configured from the environment.
+
+    On MySQL and MariaDB the session reads committed data: under the default REPEATABLE
+    READ, InnoDB takes gap locks that make concurrent workers' short transactions (a
+    checkpoint replaced here, a result inserted there) deadlock.
+    """
+    global _session_prepared
     configure()
-    return dj.conn()
+    conn = dj.conn()
+    if dj.config["database.backend"] == "mysql" and _session_prepared != conn.connection_id:
+        conn.query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        _session_prepared = conn.connection_id
+    return conn
+
+
+def is_transient(error: BaseException) -> bool:
+    return any(marker in str(error) for marker in TRANSIENT_ERRORS)
+
+
+def retry_transient(action, attempts: int = 5, pause_s: float = 0.2):
+    """Run ``action()``; on a deadlock or lock timeout, wait a little and run it again."""
+    import random
+    import time
+
+    for attempt in range(attempts):
+        try:
+            return action()
+        except Exception as err:
+            if not is_transient(err) or attempt == attempts - 1:
+                raise
+            time.sleep(pause_s * (2**attempt) * (0.5 + random.random()))
 
 
 def backend() -> str:

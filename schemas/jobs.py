@@ -17,7 +17,7 @@ import datajoint as dj
 
 import schemas
 
-from .connection import connection
+from .connection import TRANSIENT_ERRORS, connection
 from .stop import STOP_MESSAGES
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,8 @@ def recover(table, orphan_timeout: float = 24 * 3600) -> dict:
     * reservations whose database connection no longer exists (the worker died);
     * reservations older than ``orphan_timeout`` seconds (for servers where liveness
       cannot be seen);
-    * errors recorded because a worker was stopped (SIGTERM, Ctrl-C).
+    * errors recorded because a worker was stopped (SIGTERM, Ctrl-C), or because of a
+      transient database conflict (deadlock, lock timeout).
     """
     jobs = table.jobs
     if not jobs.is_declared:
@@ -70,7 +71,10 @@ def recover(table, orphan_timeout: float = 24 * 3600) -> dict:
             if job["connection_id"] not in live:
                 (jobs & jobs._get_pk(job)).delete_quick()
                 released["dead"] += 1
-    stopped = " OR ".join(f"error_message LIKE '{prefix}%%'" for prefix in STOP_MESSAGES)
+    stopped = " OR ".join(
+        [f"error_message LIKE '{prefix}%%'" for prefix in STOP_MESSAGES]
+        + [f"error_message LIKE '%%{marker}%%'" for marker in TRANSIENT_ERRORS]
+    )
     released["stopped"] = (jobs & "status = 'error'" & f"({stopped})").delete_quick(get_count=True)
     released["orphaned"] = jobs.refresh(orphan_timeout=orphan_timeout, delay=-1)["orphaned"]
     if any(released.values()):

@@ -271,8 +271,11 @@ def readout_name(session_id: str) -> str:
     return session_id.replace(".", "_")
 
 
-def ingest(recordings: Recordings, name: str) -> dict:
-    """Store a whole recording set in one transaction; on any error nothing is kept."""
+def ingest(recordings: Recordings, name: str, response_window: str = "40-160") -> dict:
+    """Store a whole recording set in one transaction; on any error nothing is kept.
+
+    Every session must provide the counts of ``response_window``; that is checked first.
+    """
     key = {"recording_set": name}
     if not name or len(name) > 32:
         raise IngestError(f"recording set name {name!r} must have 1-32 characters")
@@ -282,6 +285,12 @@ def ingest(recordings: Recordings, name: str) -> dict:
         recordings.validate()
     except ValueError as err:
         raise IngestError(f"recording set {name!r}: {err}") from None
+    window = (ResponseWindow & {"response_window": response_window}).fetch1("window_start_ms", "window_end_ms")
+    for s in recordings.sessions:
+        try:
+            window_counts(s.spikes, s.trial_images, tuple(map(float, window)), s.bin_width_ms, s.bin_origin_ms, s.image_duration_ms)
+        except ValueError as err:
+            raise IngestError(f"session {s.session_id}, field spikes: {err}") from None
     conn = RecordingSet.connection
     with conn.transaction:
         RecordingSet.insert1({**key, "source": recordings.source, "description": recordings.description[:255],

@@ -37,7 +37,7 @@ from pipeline.device import choose_device
 from pipeline.training.checkpoint import Checkpointer, TrainingInterrupted, deserialise
 
 from . import stop
-from .connection import pipeline_home
+from .connection import connection, pipeline_home, retry_transient
 
 
 def _parent_lines(parents: tuple[str, ...]) -> str:
@@ -79,11 +79,15 @@ class TableCheckpointer(Checkpointer):
         try:
             path = tmp / "checkpoint.pt"
             path.write_bytes(data)
-            conn = self.table.connection
+            conn = connection()
             old = self._row().fetch1("state") if self._row() else None
-            with conn.transaction:
-                self._row().delete_quick()
-                self.table.insert1({**self.key, "epoch": epoch, "state": str(path)})
+
+            def replace():
+                with conn.transaction:
+                    self._row().delete_quick()
+                    self.table.insert1({**self.key, "epoch": epoch, "state": str(path)})
+
+            retry_transient(replace)
             if old is not None:
                 old.fs.rm(old.full_path)
         finally:

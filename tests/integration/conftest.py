@@ -65,6 +65,8 @@ def pipeline_modules(backend):
 
 
 def _empty_all(modules):
+    import datajoint as dj
+
     from schemas.jobs import auto_tables
 
     for table in auto_tables(modules):
@@ -73,6 +75,10 @@ def _empty_all(modules):
     for module in reversed(modules):
         for name in reversed(module.schema.list_tables()):
             module.schema.connection.query(f"DELETE FROM {_quoted(module.schema, name)}")
+    for module in modules:  # Lookup contents come back, as after declaration
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, dj.Lookup) and getattr(obj, "contents", None):
+                obj.insert(obj.contents, skip_duplicates=True)
 
 
 def _quoted(schema, table_name):
