@@ -19,7 +19,7 @@ os.environ.setdefault("PIPELINE_PREFIX", f"bench{os.getpid()}_")
 
 DATA = {"n_train": 4000, "n_validation": 500, "n_features": 32, "n_classes": 4}
 MODEL = {"hidden": [64]}
-TRAINER = {"epochs": 5, "lr": 0.05, "batch_size": 128}
+TRAINER = {"max_epochs": 5, "lr": 0.05, "momentum": 0.9, "batch_size": 128}
 SEEDS = [1, 2, 3]
 
 

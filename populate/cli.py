@@ -100,13 +100,15 @@ def main(argv: list[str] | None = None) -> int:
 def _user_errors() -> tuple[type[Exception], ...]:
     """Errors about the user's input: reported in one line, without a traceback."""
     from pipeline.config import ConfigError
+    from pipeline.images.tin import ImageFormatError
     from pipeline.recordings.published import RecordingFormatError
 
-    errors: list[type[Exception]] = [ConfigError, RecordingFormatError]
+    errors: list[type[Exception]] = [ConfigError, RecordingFormatError, ImageFormatError]
     try:
+        from schemas.images import ImageIngestError
         from schemas.recording import IngestError
 
-        errors.append(IngestError)
-    except Exception:  # the database may be unreachable; then there is no IngestError to catch
+        errors += [IngestError, ImageIngestError]
+    except Exception:  # the database may be unreachable; then there are no ingest errors to catch
         pass
     return tuple(errors)

@@ -31,6 +31,39 @@ def ensure_virtual_monkey(spec: dict) -> str:
     return name
 
 
+def ensure_image_set(spec: dict) -> str:
+    """Write the demo's TIN-layout folder and import it through the real importer, once."""
+    from pipeline.images.demo_set import write_demo_set
+    from schemas import connection, images
+
+    from .ingest import ingest_tiny_imagenet
+
+    name = spec["name"]
+    if images.ImageDataset & {"image_dataset": name}:
+        print(f"image set {name!r}: already imported")
+        return name
+    folder = connection.pipeline_home() / "demo-tiny-imagenet"
+    if not (folder / "wnids.txt").exists():
+        write_demo_set(folder, n_classes=spec["n_classes"], train_per_class=spec["train_per_class"],
+                       val_per_class=spec["val_per_class"], seed=spec["seed"])
+    summary = ingest_tiny_imagenet(folder, name)
+    print(f"image set {name!r}: {summary['classes']} classes, {summary['train']} train / {summary['validation']} validation / "
+          f"{summary['test']} test images, written in the Tiny ImageNet layout under {folder}")
+    return name
+
+
+def print_classifier_results(dataset: str) -> None:
+    from schemas.classifier import ORACLE_STAGE1_TRAINER, Classifier, OracleStage2
+
+    rows = [("Baseline", r) for r in (Classifier & {"image_dataset": dataset} & f"trainer_fn != '{ORACLE_STAGE1_TRAINER}'").to_dicts(order_by="seed")]
+    rows += [("Oracle stage 1", r) for r in (Classifier & {"image_dataset": dataset, "trainer_fn": ORACLE_STAGE1_TRAINER}).to_dicts(order_by="seed")]
+    rows += [("Oracle", r) for r in (OracleStage2 & {"image_dataset": dataset}).to_dicts(order_by="seed")]
+    if rows:
+        print("\nClean accuracy on the demo image set (chance: 0.10):")
+    for family, row in rows:
+        print(f"  {family:15} seed {row['seed']}: validation {row['validation_accuracy']:.3f}, test {row['test_accuracy']:.3f}")
+
+
 def print_predictor_results(dataset: str) -> None:
     from schemas.predictor import NeuralEvaluation
 
@@ -52,6 +85,7 @@ def main(args) -> int:
     spec = profiles.profile("demo")
     print(f"database: {connection.describe()}")
     dataset = ensure_virtual_monkey(spec["virtual_monkey"])
+    image_set = ensure_image_set(spec["image_set"])
     entries = profiles.register("demo")
     print(f"registry: {json.dumps(entries)}")
     summary = run_worker(display_progress=True, gc_min_age_s=0)
@@ -59,6 +93,7 @@ def main(args) -> int:
     for row in jobs.status():
         print(f"  {row['table']:32} done {row['done']:>4}  pending {row['pending']:>4}  errors {row['errors']:>3}")
     print_predictor_results(dataset)
+    print_classifier_results(image_set)
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s.")
     print(
         "Query the results from Python:\n"

@@ -40,6 +40,25 @@ def monkey(args) -> int:
     return 0
 
 
+def ingest_tiny_imagenet(path, name: str, validation_fraction: float = 0.1, split_seed: int = 0) -> dict:
+    """Read a ``tiny-imagenet-200``-layout folder and store it as image dataset ``name``."""
+    from pipeline.images.tin import read_tiny_imagenet
+    from schemas import images
+
+    if images.ImageDataset & {"image_dataset": name}:
+        raise images.ImageIngestError(f"image dataset {name!r} exists already")
+    image_set = read_tiny_imagenet(path, validation_fraction=validation_fraction, split_seed=split_seed)
+    key = images.ingest_image_set(image_set, name, path, validation_fraction, split_seed)
+    sizes = {split: len(data.labels) for split, data in image_set.splits.items()}
+    return {**key, "classes": len(image_set.wnids), **sizes, "pixel_mean": round(image_set.pixel_mean, 4),
+            "pixel_std": round(image_set.pixel_std, 4)}
+
+
+def tiny_imagenet(args) -> int:
+    print(json.dumps(ingest_tiny_imagenet(args.path, args.name, args.validation_fraction, args.split_seed)))
+    return 0
+
+
 def add_parser(sub) -> None:
     parser = sub.add_parser("ingest", help="import data (all or nothing)")
     kinds = parser.add_subparsers(dest="kind", required=True)
@@ -55,3 +74,10 @@ def add_parser(sub) -> None:
     p.add_argument("--name", required=True, help="name of the recording set (and of its neural dataset)")
     p.add_argument("--ppd", type=float, default=63.0, help="pixels per degree of the image files (default 63)")
     p.set_defaults(func=monkey)
+
+    p = kinds.add_parser("tiny-imagenet", help="import a folder in the tiny-imagenet-200 layout")
+    p.add_argument("path", help="folder with wnids.txt, words.txt, train/ and val/")
+    p.add_argument("--name", required=True, help="name of the image dataset")
+    p.add_argument("--validation-fraction", type=float, default=0.1, help="share of train held out (default 0.1)")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the validation split (default 0)")
+    p.set_defaults(func=tiny_imagenet)

@@ -13,12 +13,17 @@ PROFILES = {
         "smoke": {
             "dataset": {"n_train": 2000, "n_validation": 500, "n_features": 32, "n_classes": 4},
             "model": {"hidden": [64]},
-            "trainer": {"epochs": 5, "lr": 0.05, "batch_size": 128},
+            "trainer": {"max_epochs": 5, "lr": 0.05, "momentum": 0.9, "batch_size": 128},
         },
         "predictor": {
             "model": {"width": 0.125, "gauss_type": "isotropic"},
             "trainer": {"max_epochs": 8, "lr": 3e-3, "batch_size": 64},
         },
+        "image_set": {"name": "demo-tin", "n_classes": 10, "train_per_class": 150, "val_per_class": 50, "seed": 0},
+        "classifier": {"width": 0.125},
+        "baseline": {"max_epochs": 10, "lr": 0.05, "momentum": 0.9, "batch_size": 64},
+        "oracle_stage1": {"max_epochs": 4, "lr": 0.05, "momentum": 0.9, "batch_size": 64, "pool_refresh_epochs": 2},
+        "oracle_stage2": {"max_epochs": 4, "lr": 0.05, "momentum": 0.9, "batch_size": 64},
     },
     "paper": {
         "seeds": [1, 2, 3, 4, 5],
@@ -30,9 +35,23 @@ PROFILES = {
             "trainer": {"max_epochs": 200, "lr": 5e-4, "weight_decay": 5e-4, "batch_size": 128,
                         "lr_decay_factor": 0.3, "patience": 5, "tolerance": 1e-4, "max_lr_decays": 5},
         },
+        # the real Tiny ImageNet, imported with: python -m populate ingest tiny-imagenet PATH --name tin
+        "image_set": {"name": "tin"},
+        "classifier": {"width": 1.0},
+        # public code: SGD lr 0.1, momentum 0.75, weight decay 5e-4, batch 128; plateau 1e-4 for 5 epochs; 5 decays
+        "baseline": {"max_epochs": 200, "lr": 0.1, "momentum": 0.75, "weight_decay": 5e-4, "batch_size": 128,
+                     "patience": 5, "tolerance": 1e-4, "max_lr_decays": 5},
+        "oracle_stage1": {"max_epochs": 200, "lr": 0.1, "momentum": 0.75, "weight_decay": 5e-4, "batch_size": 128,
+                          "patience": 5, "tolerance": 1e-4, "max_lr_decays": 5, "pool_refresh_epochs": 1},
+        "oracle_stage2": {"max_epochs": 200, "lr": 0.1, "momentum": 0.75, "weight_decay": 5e-4, "batch_size": 128,
+                          "patience": 5, "tolerance": 1e-4, "max_lr_decays": 5},
     },
 }
 
+VGG_BUILDER = "pipeline.models.vgg.build_vgg_classifier"
+CLEAN_TRAINER = "pipeline.training.classification.train_classifier"
+ORACLE_STAGE1_TRAINER = "pipeline.training.classification.train_oracle_stage1"
+ORACLE_STAGE2_TRAINER = "pipeline.training.classification.train_oracle_stage2"
 PREDICTOR_MODEL = "pipeline.models.predictor.build_monkey_predictor"
 PREDICTOR_TRAINER = "pipeline.training.neural.train_neural_predictor"
 
@@ -62,4 +81,8 @@ def register(name: str) -> dict:
         **ModelConfig().add_entry(PREDICTOR_MODEL, spec["predictor"]["model"], comment=f"{name}: Monkey Predictor"),
         **TrainerConfig().add_entry(PREDICTOR_TRAINER, spec["predictor"]["trainer"], comment=f"{name}: Monkey Predictor"),
     }
+    entries["classifier"] = ModelConfig().add_entry(VGG_BUILDER, spec["classifier"], comment=f"{name}: VGG-19-BN classifier")
+    entries["baseline"] = TrainerConfig().add_entry(CLEAN_TRAINER, spec["baseline"], comment=f"{name}: Baseline")
+    entries["oracle_stage1"] = TrainerConfig().add_entry(ORACLE_STAGE1_TRAINER, spec["oracle_stage1"], comment=f"{name}: Oracle stage 1")
+    entries["oracle_stage2"] = TrainerConfig().add_entry(ORACLE_STAGE2_TRAINER, spec["oracle_stage2"], comment=f"{name}: Oracle stage 2")
     return entries

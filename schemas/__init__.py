@@ -23,6 +23,8 @@ STAGES = (
     "schemas.training",
     "schemas.recording",
     "schemas.predictor",
+    "schemas.images",
+    "schemas.classifier",
 )
 
 

@@ -124,16 +124,22 @@ class TrainedModelBase(dj.Computed):
     checkpoint_every_epochs: int | None = 1
     checkpoint_every_minutes: float | None = None
 
+    #: secondary attributes copied from the trainer's output (declared by ``definition_for(results=...)``)
+    result_fields: tuple[str, ...] = ()
+
     @staticmethod
-    def definition_for(*parents: str) -> str:
+    def definition_for(*parents: str, results: str = "", comment: str = "a trained model: one registry combination, one seed") -> str:
+        """The definition: ``parents`` as foreign keys, the common attributes, then ``results``
+        (extra attribute lines whose values the trainer reports in its output)."""
         return f"""
-    # a trained model: one registry combination, one seed
+    # {comment}
 {_parent_lines(parents)}
     ---
     score : float64                 # the trainer's headline validation metric (named in output.metric)
     output : json                   # trainer summary: metric name, per-epoch history, resume point
     model_state : <object@artifacts>  # final weights: torch.save of the state_dict
     provenance : json               # package versions, git commit, host, device, wall time (s)
+{results}
     """
 
     @property
@@ -152,7 +158,8 @@ class TrainedModelBase(dj.Computed):
         started = time.monotonic()
         device = choose_device()
         dataloaders = self.load_data(key, seed)
-        net = resolve(model[0])(dataloaders=dataloaders, seed=seed, **model[1])
+        net = self.build_model(key, model, dataloaders, seed)
+        trainer_fn, trainer_config = trainer
         checkpointer = TableCheckpointer(
             self.checkpoint_table(),
             self._job_key(key),
@@ -161,8 +168,8 @@ class TrainedModelBase(dj.Computed):
         )
         try:
             with stop.stop_at_checkpoints():
-                result = resolve(trainer[0])(
-                    model=net, dataloaders=dataloaders, seed=seed, checkpoint=checkpointer, **trainer[1]
+                result = resolve(trainer_fn)(
+                    model=net, dataloaders=dataloaders, seed=seed, checkpoint=checkpointer, **trainer_config
                 )
         except TrainingInterrupted as interrupted:
             raise stop.WorkerStopped(f"stopped on request at epoch {interrupted.epoch}; the checkpoint is saved") from None
@@ -174,7 +181,11 @@ class TrainedModelBase(dj.Computed):
 
     def make_insert(self, key, score, output, weights, record):
         try:
-            self.insert1({**key, "score": score, "output": output, "model_state": weights, "provenance": record})
+            missing = [f for f in self.result_fields if f not in output]
+            if missing:
+                raise KeyError(f"{type(self).__name__}: the trainer's output lacks {missing}")
+            results = {f: output[f] for f in self.result_fields}
+            self.insert1({**key, "score": score, "output": output, "model_state": weights, "provenance": record, **results})
             # The finished job's checkpoint row goes in the same transaction; its file is
             # unreferenced from the commit on and is removed by garbage collection.
             (self.checkpoint_table() & self._job_key(key)).delete_quick()
@@ -182,6 +193,10 @@ class TrainedModelBase(dj.Computed):
             shutil.rmtree(Path(weights).parent, ignore_errors=True)
 
     # -- hooks and helpers ---------------------------------------------------------------
+    def build_model(self, key, model: tuple[str, dict], dataloaders, seed: int):
+        """The network to train (stages that start from another model override this)."""
+        return resolve(model[0])(dataloaders=dataloaders, seed=seed, **model[1])
+
     def load_data(self, key, seed: int):
         """The dataloaders of ``key``'s dataset entry."""
         return self.dataset_table().build(key, seed=seed)

@@ -8,10 +8,12 @@ max pool) so that any input size works.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
+from torchvision.models.vgg import cfgs
 
 # torchvision's configuration "E" (VGG-19): channels per conv, "M" for max-pool
-VGG19 = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]
+VGG19 = cfgs["E"]
 CONV3_1 = 17  # features[:17] ends with conv3_1's ReLU
 
 
@@ -51,3 +53,52 @@ def init_weights(module: nn.Module) -> None:
         elif isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, 0, 0.01)
             nn.init.zeros_(m.bias)
+
+
+class VGGClassifier(nn.Module):
+    """VGG-19-BN ``features`` and the paper's fully convolutional readout.
+
+    Readout: 1x1 conv 512->4096, ReLU, dropout 0.5; 1x1 conv 4096->4096, ReLU, dropout 0.5;
+    1x1 conv -> classes; global max pool. Input: standardised (batch, 1, h, w), any h, w.
+    """
+
+    def __init__(self, n_classes: int, width: float = 1.0, hidden: int = 4096, dropout: float = 0.5, in_channels: int = 1):
+        super().__init__()
+        self.features = vgg_features(width=width, in_channels=in_channels)
+        channels, hidden = scaled(512, width), scaled(hidden, width)
+        self.readout = nn.Sequential(
+            nn.Conv2d(channels, hidden, kernel_size=1), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Conv2d(hidden, hidden, kernel_size=1), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Conv2d(hidden, n_classes, kernel_size=1),
+        )
+        init_weights(self)
+        self._init_readout()
+
+    def _init_readout(self) -> None:
+        # hidden 1x1 convolutions as the other ReLU convolutions; the last one small, so the
+        # global max pool does not begin with huge logits
+        init_weights(self.readout)
+        last = self.readout[-1]
+        nn.init.normal_(last.weight, 0, 0.01)
+        nn.init.zeros_(last.bias)
+
+    def reinitialise_after_shared_block(self) -> None:
+        """Fresh weights for everything above conv3_1 (the Oracle's second stage)."""
+        init_weights(self.features[CONV3_1:])
+        self._init_readout()
+        for module in list(self.features[CONV3_1:]) + list(self.readout):
+            if isinstance(module, nn.BatchNorm2d):
+                module.reset_running_stats()
+
+    def shared_block(self, x: torch.Tensor) -> torch.Tensor:
+        """conv3_1 activations (after its BN and ReLU): the block shared with neural prediction."""
+        return self.features[:CONV3_1](x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.amax(self.readout(self.features(x)), dim=(2, 3))
+
+
+def build_vgg_classifier(dataloaders: dict, seed: int, width: float = 1.0, dropout: float = 0.5) -> VGGClassifier:
+    """The registry's builder: the number of classes comes from the data."""
+    torch.manual_seed(seed)
+    return VGGClassifier(int(dataloaders["n_classes"]), width=width, dropout=dropout)

@@ -1,19 +1,29 @@
-"""A resumable classification trainer over in-memory tensors.
+"""Resumable classification trainers: the Baseline, and the Oracle's two stages.
 
-Batches are cut from whole tensors by index on the device: no per-sample Python in the
-loop. Each epoch's order comes from a generator seeded by (seed, epoch), so a run resumed
-from a checkpoint sees exactly the batches an uninterrupted run would have seen.
+Batches are cut from whole tensors by index on the device and augmented there as a batch
+(``pipeline.images.augment``): no per-image Python in the loop. Each epoch's order and
+augmentation come from a generator seeded by (seed, epoch), so a run resumed from a
+checkpoint sees exactly the batches an uninterrupted run would have seen.
+
+Schedule (the paper's): SGD with momentum, weight decay 5e-4, batch 128; the learning
+rate is multiplied by ``lr_decay_factor`` when validation accuracy has not improved by
+``tolerance`` for ``patience`` epochs; training stops after ``max_lr_decays`` reductions or
+``max_epochs``. The weights with the best validation accuracy are returned.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..device import choose_device
+from ..images.augment import augment as augment_batch
+from ..images.augment import standardise
 from .checkpoint import Checkpointer
 from .loop import ResumableLoop, epoch_generator
 
@@ -25,18 +35,177 @@ class TrainingResult:
     state_dict: dict  # final model weights (CPU tensors)
 
 
-def epoch_order(n: int, seed: int, epoch: int, device) -> torch.Tensor:
-    return torch.randperm(n, generator=epoch_generator(seed, epoch)).to(device)
+class Inputs:
+    """Turns stored inputs into model inputs: images are augmented or standardised, features pass."""
+
+    def __init__(self, dataloaders: dict, augment: bool):
+        self.is_image = dataloaders["train"][0].dtype == torch.uint8
+        self.mean = float(dataloaders.get("image_mean", 0.0))
+        self.std = float(dataloaders.get("image_std", 1.0))
+        self.augment = augment and self.is_image
+
+    def train(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.augment:
+            return augment_batch(x, self.mean, self.std, generator)
+        return self.eval(x)
+
+    def eval(self, x: torch.Tensor) -> torch.Tensor:
+        return standardise(x, self.mean, self.std) if self.is_image else x
+
+
+def _autocast(device: torch.device):
+    # bf16 on GPU; full precision on CPU, where bf16 is slower
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, inputs: Inputs | None = None) -> float:
+    """Share of correctly classified inputs (``inputs`` standardises stored images)."""
     model.eval()
+    device = next(model.parameters()).device
     correct = 0
     for start in range(0, len(x), batch_size):
-        logits = model(x[start : start + batch_size])
-        correct += (logits.argmax(1) == y[start : start + batch_size]).sum().item()
+        batch = x[start : start + batch_size].to(device)
+        batch = inputs.eval(batch) if inputs is not None else batch
+        with _autocast(device):
+            logits = model(batch)
+        correct += (logits.argmax(1) == y[start : start + batch_size].to(device)).sum().item()
     return correct / max(len(x), 1)
+
+
+def freeze(model: nn.Module, upto: int) -> list[nn.Module]:
+    """Freeze ``model.features[:upto]``: no gradients, and batch norm statistics held fixed."""
+    frozen = list(model.features[:upto]) if upto else []
+    for module in frozen:
+        for p in module.parameters():
+            p.requires_grad_(False)
+    return frozen
+
+
+class _Plateau:
+    """ReduceLROnPlateau bookkeeping that also counts the reductions."""
+
+    def __init__(self, optimizer, factor: float, patience: int, tolerance: float):
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=factor, patience=patience, threshold=tolerance, threshold_mode="abs"
+        )
+        self.optimizer, self.decays = optimizer, 0
+
+    def step(self, score: float) -> None:
+        before = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step(score)
+        if self.optimizer.param_groups[0]["lr"] < before:
+            self.decays += 1
+
+    def state_dict(self) -> dict:
+        return {"scheduler": self.scheduler.state_dict(), "decays": self.decays}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.decays = int(state["decays"])
+
+
+def _fit(
+    model: nn.Module,
+    dataloaders: dict,
+    seed: int,
+    checkpoint: Checkpointer | None,
+    step_loss,
+    *,
+    desc: str,
+    max_epochs: int,
+    batch_size: int,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    lr_decay_factor: float,
+    patience: int,
+    tolerance: float,
+    max_lr_decays: int,
+    augment: bool,
+    freeze_upto: int = 0,
+    on_epoch=None,
+) -> TrainingResult:
+    """The loop shared by the trainers; ``step_loss(model, idx, x, generator, epoch)`` returns the loss."""
+    device = choose_device()
+    torch.manual_seed(seed)
+    model = model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    frozen = freeze(model, freeze_upto)
+    inputs = Inputs(dataloaders, augment)
+    x_train, y_train = (t.to(device) for t in dataloaders["train"])
+    x_val, y_val = dataloaders["validation"]
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    plateau = _Plateau(optimizer, lr_decay_factor, patience, tolerance)
+
+    loop = ResumableLoop(checkpoint, max_epochs, desc=desc)
+    history, best_score, best_state = [], -1.0, None
+    if loop.resumed is not None:
+        model.load_state_dict(loop.resumed["model"])
+        optimizer.load_state_dict(loop.resumed["optimizer"])
+        plateau.load_state_dict(loop.resumed["plateau"])
+        history, best_score, best_state = list(loop.resumed["history"]), float(loop.resumed["best_score"]), loop.resumed["best_state"]
+        loop.restore_rng()
+
+    t0 = time.monotonic()
+    for epoch in loop:
+        model.train()
+        for module in frozen:
+            module.eval()  # frozen batch norm keeps its running statistics
+        generator = epoch_generator(seed, epoch)
+        if on_epoch is not None:
+            on_epoch(epoch)
+        order = torch.randperm(len(x_train), generator=generator).to(device)
+        total, batches = 0.0, 0
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            with _autocast(device):
+                loss = step_loss(model, idx, x_train, y_train, inputs, generator)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+            batches += 1
+        val_acc = accuracy(model, x_val, y_val, 2 * batch_size, inputs)
+        lr_now = optimizer.param_groups[0]["lr"]
+        plateau.step(val_acc)
+        if val_acc > best_score:
+            best_score, best_state = val_acc, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        history.append({"epoch": epoch + 1, "train_loss": total / max(batches, 1), "val_accuracy": val_acc, "lr": lr_now})
+        done = plateau.decays >= max_lr_decays
+        loop.end_epoch(
+            epoch + 1,
+            lambda: {"history": history, "best_score": best_score, "best_state": best_state, "model": model.state_dict(),
+                     "optimizer": optimizer.state_dict(), "plateau": plateau.state_dict()},
+            done=done,
+            loss=f"{history[-1]['train_loss']:.3f}",
+            val=f"{val_acc:.3f}",
+        )
+        if done:
+            break
+    loop.close()
+
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    output = {
+        "metric": "validation_accuracy",
+        "max_epochs": max_epochs,
+        "epochs_run": len(history),
+        "lr_decays": plateau.decays,
+        "resumed_from_epoch": loop.start_epoch,
+        "history": history,
+        "train_seconds_this_run": round(time.monotonic() - t0, 3),
+        "validation_accuracy": accuracy(model, x_val, y_val, 2 * batch_size, inputs),
+    }
+    if "test" in dataloaders:
+        output["test_accuracy"] = accuracy(model, *dataloaders["test"], 2 * batch_size, inputs)
+    return TrainingResult(
+        score=output["validation_accuracy"],
+        output=output,
+        state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
+    )
 
 
 def train_classifier(
@@ -45,76 +214,123 @@ def train_classifier(
     seed: int,
     checkpoint: Checkpointer | None = None,
     *,
-    epochs: int = 10,
+    max_epochs: int = 100,
     batch_size: int = 128,
     lr: float = 0.1,
-    momentum: float = 0.9,
+    momentum: float = 0.75,
     weight_decay: float = 5e-4,
-    lr_decay_epochs: tuple | list = (),
-    lr_decay_factor: float = 0.1,
+    lr_decay_factor: float = 0.3,
+    patience: int = 5,
+    tolerance: float = 1e-4,
+    max_lr_decays: int = 5,
+    augment: bool = True,
+    freeze_upto: int = 0,
 ) -> TrainingResult:
-    """SGD with momentum on cross-entropy; validation accuracy after every epoch.
+    """Cross-entropy on clean (augmented) images: the Baseline, and the Oracle's stage 2
+    (``freeze_upto=17`` keeps everything up to conv3_1 fixed).
 
-    ``dataloaders`` maps ``"train"`` and ``"validation"`` to ``(inputs, labels)`` tensors.
-    ``checkpoint`` decides when to save and whether to stop; without one, nothing is saved.
+    ``dataloaders`` maps ``train``, ``validation`` (and optionally ``test``) to (inputs,
+    labels); inputs are uint8 images (standardised with ``image_mean``/``image_std``) or
+    float features.
     """
-    device = choose_device()
-    x_train, y_train = (t.to(device) for t in dataloaders["train"])
-    x_val, y_val = (t.to(device) for t in dataloaders["validation"])
 
-    torch.manual_seed(seed)
-    model = model.to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(lr_decay_epochs), gamma=lr_decay_factor)
-    loss_fn = nn.CrossEntropyLoss()
+    def step_loss(model, idx, x, y, inputs, generator):
+        return F.cross_entropy(model(inputs.train(x[idx], generator)), y[idx].long())
 
-    loop = ResumableLoop(checkpoint, epochs, desc="train")
-    history = []
-    if loop.resumed is not None:
-        model.load_state_dict(loop.resumed["model"])
-        optimizer.load_state_dict(loop.resumed["optimizer"])
-        scheduler.load_state_dict(loop.resumed["scheduler"])
-        history = list(loop.resumed["history"])
-        loop.restore_rng()
+    return _fit(model, dataloaders, seed, checkpoint, step_loss, desc="classifier", max_epochs=max_epochs,
+                batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                lr_decay_factor=lr_decay_factor, patience=patience, tolerance=tolerance,
+                max_lr_decays=max_lr_decays, augment=augment, freeze_upto=freeze_upto)
 
-    t0 = time.monotonic()
-    for epoch in loop:
-        model.train()
-        order = epoch_order(len(x_train), seed, epoch, device)
-        total_loss, batches = 0.0, 0
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x_train[idx]), y_train[idx])
-            loss.backward()
-            optimizer.step()
-            total_loss += loss.item()
-            batches += 1
-        scheduler.step()
-        val_acc = accuracy(model, x_val, y_val, batch_size)
-        history.append({"epoch": epoch + 1, "train_loss": total_loss / max(batches, 1), "val_accuracy": val_acc})
-        loop.end_epoch(
-            epoch + 1,
-            lambda: {
-                "history": history,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-            },
-            loss=f"{history[-1]['train_loss']:.3f}",
-            val=f"{val_acc:.3f}",
-        )
-    loop.close()
 
-    final_val = history[-1]["val_accuracy"] if history else accuracy(model, x_val, y_val, batch_size)
-    return TrainingResult(
-        score=final_val,
-        output={
-            "metric": "validation_accuracy",
-            "epochs": epochs,
-            "resumed_from_epoch": loop.start_epoch,
-            "history": history,
-            "train_seconds_this_run": round(time.monotonic() - t0, 3),
-        },
-        state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
-    )
+def train_oracle_stage1(
+    model: nn.Module,
+    dataloaders: dict,
+    seed: int,
+    checkpoint: Checkpointer | None = None,
+    *,
+    max_epochs: int = 100,
+    batch_size: int = 128,
+    lr: float = 0.1,
+    momentum: float = 0.75,
+    weight_decay: float = 5e-4,
+    lr_decay_factor: float = 0.3,
+    patience: int = 5,
+    tolerance: float = 1e-4,
+    max_lr_decays: int = 5,
+    augment: bool = True,
+    consistency_weight: float = 1.0,
+    pool_refresh_epochs: int = 1,
+    pool_workers: int | None = None,
+) -> TrainingResult:
+    """The Oracle's stage 1: a 1:1 mix of clean and corrupted images (the 14 TIN-TC corruptions
+    at random severities), plus ``consistency_weight`` times the mean squared Euclidean
+    distance between the conv3_1 outputs of one image under two different corruptions.
+
+    Corrupted copies come from a :class:`~pipeline.images.corruption_pool.CorruptionPool`
+    refreshed every ``pool_refresh_epochs`` epochs by background processes.
+    """
+    from ..images.corruption_pool import CorruptionPool
+
+    train_images = dataloaders["train"][0]
+    if train_images.dtype != torch.uint8:
+        raise ValueError("the Oracle trains on images (uint8), not features")
+    pool = CorruptionPool(train_images.numpy(), copies=2, seed=seed, workers=pool_workers)
+    state = {"block": None, "copies": None}
+
+    def on_epoch(epoch: int) -> None:
+        block = epoch // pool_refresh_epochs
+        if state["block"] != block:
+            state["copies"] = torch.from_numpy(pool.get(block)).to(choose_device())
+            state["block"] = block
+
+    def step_loss(model, idx, x, y, inputs, generator):
+        copies = state["copies"]
+        half = len(idx) // 2
+        clean, corrupted = idx[:half], idx[half:]
+        labels = torch.cat([y[clean], y[corrupted]]).long()
+        images = torch.cat([x[clean], copies[corrupted, 0]])
+        loss = F.cross_entropy(model(inputs.train(images, generator)), labels)
+        # the same images under their second, different corruption: conv3_1 should agree
+        a = model.shared_block(inputs.eval(copies[corrupted, 0]))
+        b = model.shared_block(inputs.eval(copies[corrupted, 1]))
+        return loss + consistency_weight * (a - b).pow(2).flatten(1).sum(1).mean() / a[0].numel()
+
+    try:
+        result = _fit(model, dataloaders, seed, checkpoint, step_loss, desc="oracle stage 1", max_epochs=max_epochs,
+                      batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                      lr_decay_factor=lr_decay_factor, patience=patience, tolerance=tolerance,
+                      max_lr_decays=max_lr_decays, augment=augment, on_epoch=on_epoch)
+    finally:
+        pool.close()
+    return result
+
+
+def train_oracle_stage2(
+    model: nn.Module,
+    dataloaders: dict,
+    seed: int,
+    checkpoint: Checkpointer | None = None,
+    *,
+    max_epochs: int = 100,
+    batch_size: int = 128,
+    lr: float = 0.1,
+    momentum: float = 0.75,
+    weight_decay: float = 5e-4,
+    lr_decay_factor: float = 0.3,
+    patience: int = 5,
+    tolerance: float = 1e-4,
+    max_lr_decays: int = 5,
+    augment: bool = True,
+) -> TrainingResult:
+    """The Oracle's stage 2: clean training of everything above conv3_1.
+
+    ``model`` arrives with its stage-1 weights up to conv3_1 and fresh weights above; those
+    layers (``features[:17]``) stay frozen, batch-norm statistics included.
+    """
+    from ..models.vgg import CONV3_1
+
+    return train_classifier(model, dataloaders, seed, checkpoint, max_epochs=max_epochs, batch_size=batch_size, lr=lr,
+                            momentum=momentum, weight_decay=weight_decay, lr_decay_factor=lr_decay_factor,
+                            patience=patience, tolerance=tolerance, max_lr_decays=max_lr_decays, augment=augment,
+                            freeze_upto=CONV3_1)

@@ -22,7 +22,7 @@ def register(seeds, data=SMALL_DATA, epochs=2, hidden=(16,)):
     return {
         **DatasetConfig().add_entry("pipeline.data.synthetic.gaussian_clusters", data),
         **ModelConfig().add_entry("pipeline.models.mlp.build_mlp", {"hidden": list(hidden)}),
-        **TrainerConfig().add_entry("pipeline.training.train_classifier", {"epochs": epochs, "lr": 0.05, "batch_size": 64}),
+        **TrainerConfig().add_entry("pipeline.training.train_classifier", {"max_epochs": epochs, "lr": 0.05, "momentum": 0.9, "batch_size": 64}),
     }
 
 

@@ -18,6 +18,7 @@ def test_populate_trains_every_combination_and_records_provenance(clean):
     for row in rows:
         assert row["output"]["metric"] == "validation_accuracy"
         assert len(row["output"]["history"]) == 3
+        assert 0 <= row["output"]["validation_accuracy"] <= 1
         prov = row["provenance"]
         assert prov["packages"]["torch"].startswith("2.")
         assert prov["device"].startswith(("cpu", "cuda"))
@@ -49,7 +50,7 @@ def test_failing_make_leaves_no_row_and_records_the_error(clean):
     Seed.insert1((1,), skip_duplicates=True)
     DatasetConfig().add_entry("pipeline.data.synthetic.gaussian_clusters", {"n_classes": 1})  # invalid at run time
     ModelConfig().add_entry("pipeline.models.mlp.build_mlp", {})
-    TrainerConfig().add_entry("pipeline.training.train_classifier", {"epochs": 1})
+    TrainerConfig().add_entry("pipeline.training.train_classifier", {"max_epochs": 1})
     result = TrainedModel.populate(reserve_jobs=True, suppress_errors=True)
     assert result["success_count"] == 0 and len(result["error_list"]) == 1
     assert "n_classes=1" in result["error_list"][0][1]

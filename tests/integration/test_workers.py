@@ -68,7 +68,7 @@ def test_sigkilled_worker_is_resumed_from_its_checkpoint(clean, python, worker_e
     # the resumed run ends where an uninterrupted run of the same job ends
     data = gaussian_clusters(seed=5, **SLOW_DATA)
     reference = train_classifier(
-        build_mlp(data, seed=5, hidden=[128]), data, seed=5, epochs=epochs, lr=0.05, batch_size=64
+        build_mlp(data, seed=5, hidden=[128]), data, seed=5, max_epochs=epochs, lr=0.05, momentum=0.9, batch_size=64
     )
     stored = TrainedModel().load_state_dict({**key, "seed": 5})
     for name, tensor in reference.state_dict.items():

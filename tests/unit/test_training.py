@@ -7,7 +7,7 @@ from pipeline.data.synthetic import gaussian_clusters
 from pipeline.models.mlp import build_mlp
 from pipeline.training import DirectoryCheckpointer, MemoryCheckpointer, TrainingInterrupted, train_classifier
 
-CONFIG = dict(epochs=6, lr=0.05, batch_size=64, lr_decay_epochs=[4])
+CONFIG = dict(max_epochs=6, lr=0.05, momentum=0.9, batch_size=64, patience=1, lr_decay_factor=0.5)
 
 
 def _setup(seed=3):
@@ -20,6 +20,7 @@ def test_training_learns_the_task():
     result = train_classifier(model, data, seed=3, **CONFIG)
     assert result.score > 0.8  # clusters are separable; chance is 1/3
     assert [h["epoch"] for h in result.output["history"]] == list(range(1, 7))
+    assert result.output["validation_accuracy"] == result.score
     assert result.output["resumed_from_epoch"] == 0
 
 

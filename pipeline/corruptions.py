@@ -1,0 +1,65 @@
+"""ImageNet-C corruptions (the ``imagecorruptions`` implementation) on grayscale 64 x 64 images.
+
+As in the authors' code, a grayscale image is corrupted as an RGB image (``corrupt`` always
+works on 3 channels) and converted back to grayscale afterwards; the order matters for
+brightness and fog. Randomness is seeded per image, so a corrupted set is reproducible bit
+for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# the 15 ImageNet-C corruptions by category; TIN-TC leaves out glass blur
+CATEGORIES = {
+    "noise": ("gaussian_noise", "shot_noise", "impulse_noise"),
+    "blur": ("defocus_blur", "glass_blur", "motion_blur", "zoom_blur"),
+    "weather": ("snow", "frost", "fog", "brightness"),
+    "digital": ("contrast", "elastic_transform", "pixelate", "jpeg_compression"),
+}
+CORRUPTIONS = tuple(name for names in CATEGORIES.values() for name in names)
+LEFT_OUT_OF_TIN_TC = ("glass_blur",)
+TIN_TC = tuple(c for c in CORRUPTIONS if c not in LEFT_OUT_OF_TIN_TC)
+SEVERITIES = (1, 2, 3, 4, 5)
+
+
+def category_of(corruption: str) -> str:
+    for category, names in CATEGORIES.items():
+        if corruption in names:
+            return category
+    raise KeyError(f"unknown corruption {corruption!r}; known: {CORRUPTIONS}")
+
+
+def to_gray(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R 601-2 luma, as PIL's convert('L')."""
+    rgb = np.asarray(rgb, dtype=np.float64)
+    return np.clip(np.round(rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114), 0, 255).astype(np.uint8)
+
+
+def corrupt_image(image: np.ndarray, corruption: str, severity: int, seed: int) -> np.ndarray:
+    """One grayscale uint8 image (h, w), corrupted; the same seed gives the same result."""
+    from imagecorruptions import corrupt
+
+    if corruption not in CORRUPTIONS:
+        raise KeyError(f"unknown corruption {corruption!r}; known: {CORRUPTIONS}")
+    if severity not in SEVERITIES:
+        raise ValueError(f"severity {severity} is not one of {SEVERITIES}")
+    rgb = np.repeat(np.asarray(image, dtype=np.uint8)[..., None], 3, axis=-1)
+    state = np.random.get_state()
+    np.random.seed(seed % (2**32))
+    try:
+        extra = {"seed": seed % (2**32)} if corruption == "impulse_noise" else {}
+        out = corrupt(rgb, severity=severity, corruption_name=corruption, **extra)
+    finally:
+        np.random.set_state(state)
+    out = np.asarray(out)
+    if out.shape[:2] != rgb.shape[:2]:  # a few corruptions return a different size at 64 px
+        from PIL import Image
+
+        out = np.asarray(Image.fromarray(np.uint8(np.clip(out, 0, 255))).resize(rgb.shape[1::-1], Image.BILINEAR))
+    return to_gray(np.clip(out, 0, 255))
+
+
+def corrupt_batch(images: np.ndarray, corruptions, severities, seeds) -> np.ndarray:
+    """Corrupt each image with its own corruption, severity and seed."""
+    return np.stack([corrupt_image(img, c, int(s), int(seed)) for img, c, s, seed in zip(images, corruptions, severities, seeds)])

@@ -1,0 +1,119 @@
+"""Reading the published ``tiny-imagenet-200`` layout into grayscale uint8 arrays.
+
+    wnids.txt                         the class ids, one per line
+    words.txt                         wnid <tab> human-readable words
+    train/<wnid>/images/*.JPEG        500 training images per class
+    val/images/*.JPEG + val/val_annotations.txt   (file, wnid, bbox): 50 per class
+
+As in the authors' code, validation is a seeded 10% of TIN train and the test set is TIN
+val. The real set mixes grayscale and RGB JPEGs; every image is converted to grayscale
+(ITU-R 601-2 luma). Any unreadable or truncated file, unknown wnid or missing file is an
+error that names it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
+
+class ImageFormatError(ValueError):
+    """A file of the layout that cannot be imported; the message names it."""
+
+
+@dataclasses.dataclass
+class ImageSplit:
+    images: np.ndarray  # (n, h, w) uint8 grayscale
+    labels: np.ndarray  # (n,) int16 class index
+    files: list[str]  # file name of each image, relative to the dataset root
+
+
+@dataclasses.dataclass
+class ImageSet:
+    wnids: list[str]
+    words: list[str]
+    splits: dict[str, ImageSplit]  # "train", "validation", "test"
+    pixel_mean: float  # of the training split, pixels in [0, 1]
+    pixel_std: float
+
+
+def _read_jpeg(path: Path, size: tuple[int, int] | None) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            image.load()  # decodes fully: a truncated file raises here
+            gray = np.asarray(image.convert("L"), dtype=np.uint8)
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageFormatError(f"{path}: unreadable or truncated image ({err})") from None
+    if size is not None and gray.shape != size:
+        raise ImageFormatError(f"{path}: image is {gray.shape[1]}x{gray.shape[0]} px, the others are {size[1]}x{size[0]}")
+    return gray
+
+
+def _read_lines(path: Path) -> list[str]:
+    if not path.exists():
+        raise ImageFormatError(f"{path}: file is missing")
+    return [line.rstrip("\n") for line in path.read_text().splitlines() if line.strip()]
+
+
+def read_tiny_imagenet(root: str | Path, validation_fraction: float = 0.1, split_seed: int = 0) -> ImageSet:
+    root = Path(root)
+    wnids = [w.strip() for w in _read_lines(root / "wnids.txt")]
+    if len(set(wnids)) != len(wnids):
+        raise ImageFormatError(f"{root / 'wnids.txt'}: repeated wnids")
+    index = {w: i for i, w in enumerate(wnids)}
+    words_of = {}
+    words_path = root / "words.txt"
+    if words_path.exists():
+        for line in _read_lines(words_path):
+            wnid, _, words = line.partition("\t")
+            words_of[wnid.strip()] = words.strip()
+
+    train_files, train_labels = [], []
+    train_root = root / "train"
+    if not train_root.is_dir():
+        raise ImageFormatError(f"{train_root}: folder is missing")
+    for folder in sorted(p for p in train_root.iterdir() if p.is_dir()):
+        if folder.name not in index:
+            raise ImageFormatError(f"{folder}: wnid {folder.name!r} is not in wnids.txt")
+        files = sorted((folder / "images").glob("*.JPEG"))
+        train_files += files
+        train_labels += [index[folder.name]] * len(files)
+    if not train_files:
+        raise ImageFormatError(f"{train_root}: no training images (train/<wnid>/images/*.JPEG)")
+
+    annotations = root / "val" / "val_annotations.txt"
+    val_files, val_labels = [], []
+    for number, line in enumerate(_read_lines(annotations), start=1):
+        fields = line.split("\t")
+        if len(fields) < 2:
+            raise ImageFormatError(f"{annotations}:{number}: expected 'file<TAB>wnid<TAB>bbox', got {line!r}")
+        name, wnid = fields[0].strip(), fields[1].strip()
+        if wnid not in index:
+            raise ImageFormatError(f"{annotations}:{number}: wnid {wnid!r} is not in wnids.txt")
+        path = root / "val" / "images" / name
+        if not path.exists():
+            raise ImageFormatError(f"{path}: listed in {annotations.name} but missing")
+        val_files.append(path)
+        val_labels.append(index[wnid])
+
+    first = _read_jpeg(train_files[0], None).shape
+    train_pixels = np.stack([_read_jpeg(p, first) for p in tqdm(train_files, desc="train images", leave=False)])
+    test_pixels = np.stack([_read_jpeg(p, first) for p in tqdm(val_files, desc="val images", leave=False)])
+
+    rng = np.random.default_rng(split_seed)
+    order = rng.permutation(len(train_files))
+    n_val = int(round(validation_fraction * len(train_files)))
+    val_rows, train_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
+    labels = np.asarray(train_labels, dtype=np.int16)
+    rel = [str(p.relative_to(root)) for p in train_files]
+    splits = {
+        "train": ImageSplit(train_pixels[train_rows], labels[train_rows], [rel[i] for i in train_rows]),
+        "validation": ImageSplit(train_pixels[val_rows], labels[val_rows], [rel[i] for i in val_rows]),
+        "test": ImageSplit(test_pixels, np.asarray(val_labels, dtype=np.int16), [str(p.relative_to(root)) for p in val_files]),
+    }
+    pixels = splits["train"].images.astype(np.float64) / 255.0
+    return ImageSet(wnids, [words_of.get(w, "") for w in wnids], splits, float(pixels.mean()), float(pixels.std()))

@@ -1,0 +1,110 @@
+"""Image classification datasets: Tiny ImageNet (or the demo set in its layout) as tables.
+
+One row per image (split, index, class, file name) makes a dataset queryable in SQL; the
+pixels of each split are one uint8 array in the object store. An import is one
+transaction: if any file is bad, nothing is kept.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datajoint as dj
+import numpy as np
+import torch
+
+from pipeline.images.tin import ImageSet
+
+from .connection import make_schema
+
+schema = make_schema("images")
+
+
+class ImageIngestError(ValueError):
+    """An image import that was refused; nothing of it was stored."""
+
+
+@schema
+class ImageDataset(dj.Manual):
+    definition = """
+    # a grayscale image classification dataset in the Tiny ImageNet layout
+    image_dataset : varchar(32)          # name given at import
+    ---
+    source_path : varchar(255)           # folder it was imported from
+    n_classes : int16                    # number of classes
+    image_px : int16                     # side of the (square) images (px)
+    validation_fraction : float32        # share of TIN train held out as validation (seeded)
+    split_seed : int32                   # seed of that split
+    pixel_mean : float32                 # mean of the training pixels, in [0, 1]
+    pixel_std : float32                  # standard deviation of the training pixels, in [0, 1]
+    imported_at = CURRENT_TIMESTAMP : datetime  # server time of the import
+    """
+
+    class Class(dj.Part):
+        definition = """
+        # a class of the dataset
+        -> master
+        class_index : int16              # label used by the models
+        ---
+        wnid : varchar(16)               # WordNet id, e.g. n01443537
+        words = "" : varchar(255)        # human-readable name from words.txt
+        """
+
+    class Split(dj.Part):
+        definition = """
+        # the pixels of one split
+        -> master
+        split : enum('train', 'validation', 'test')  # validation = held-out TIN train; test = TIN val
+        ---
+        images : <npy@artifacts>         # (n, px, px) uint8 grayscale
+        labels : <npy@artifacts>         # (n,) int16 class index
+        n_images : int32                 # images in the split
+        """
+
+    class Image(dj.Part):
+        definition = """
+        # one image, for queries
+        -> master.Split
+        image_index : int32              # row in the split's arrays
+        ---
+        class_index : int16              # label
+        file_name : varchar(96)          # path relative to the dataset folder
+        """
+
+    def fn_config(self, key) -> tuple[str, dict]:
+        row = (ImageDataset & key).fetch1()
+        return "image_dataset", {"image_dataset": row["image_dataset"], "n_classes": int(row["n_classes"]),
+                                 "split_seed": int(row["split_seed"])}
+
+    def build(self, key, seed: int | None = None) -> dict:
+        """uint8 tensors per split, labels, class count and pixel statistics."""
+        key = {"image_dataset": (ImageDataset & key).fetch1("image_dataset")}
+        row = (ImageDataset & key).fetch1()
+        data = {"n_classes": int(row["n_classes"]), "image_mean": float(row["pixel_mean"]),
+                "image_std": float(row["pixel_std"])}
+        for split in (ImageDataset.Split & key).to_dicts():
+            data[split["split"]] = (torch.from_numpy(np.asarray(split["images"])),
+                                    torch.from_numpy(np.asarray(split["labels"]).astype(np.int64)))
+        return data
+
+
+def ingest_image_set(image_set: ImageSet, name: str, source_path: str | Path, validation_fraction: float, split_seed: int) -> dict:
+    """Store a read image set in one transaction."""
+    key = {"image_dataset": name}
+    if not name or len(name) > 32:
+        raise ImageIngestError(f"image dataset name {name!r} must have 1-32 characters")
+    if ImageDataset & key:
+        raise ImageIngestError(f"image dataset {name!r} exists already")
+    px = int(image_set.splits["train"].images.shape[-1])
+    with ImageDataset.connection.transaction:
+        ImageDataset.insert1({**key, "source_path": str(Path(source_path).resolve())[:255], "n_classes": len(image_set.wnids),
+                              "image_px": px, "validation_fraction": validation_fraction, "split_seed": split_seed,
+                              "pixel_mean": image_set.pixel_mean, "pixel_std": image_set.pixel_std})
+        ImageDataset.Class.insert([{**key, "class_index": i, "wnid": w, "words": words[:255]}
+                                   for i, (w, words) in enumerate(zip(image_set.wnids, image_set.words))])
+        for split, data in image_set.splits.items():
+            ImageDataset.Split.insert1({**key, "split": split, "images": data.images, "labels": data.labels.astype(np.int16),
+                                        "n_images": len(data.labels)})
+            ImageDataset.Image.insert([{**key, "split": split, "image_index": i, "class_index": int(label), "file_name": f[:96]}
+                                       for i, (label, f) in enumerate(zip(data.labels, data.files))])
+    return key
