@@ -20,7 +20,9 @@ PROFILES = {
             "trainer": {"max_epochs": 8, "lr": 3e-3, "batch_size": 64},
         },
         "image_set": {"name": "demo-tin", "n_classes": 10, "train_per_class": 150, "val_per_class": 50, "seed": 0},
-        "classifier": {"width": 0.125},
+        # at 1/8 width the readout's dropout of 0.5 stalls learning (test accuracy 0.16 vs 0.63
+        # without it after 8 epochs on the demo set); the paper profile keeps the paper's 0.5
+        "classifier": {"width": 0.125, "dropout": 0.0},
         "baseline": {"max_epochs": 10, "lr": 0.05, "momentum": 0.9, "batch_size": 64},
         "oracle_stage1": {"max_epochs": 4, "lr": 0.05, "momentum": 0.9, "batch_size": 64, "pool_refresh_epochs": 2},
         "oracle_stage2": {"max_epochs": 4, "lr": 0.05, "momentum": 0.9, "batch_size": 64},
