@@ -52,6 +52,15 @@ def _live_connection_ids() -> set[int] | None:
     return {row[0] for row in conn.query("SELECT ID FROM information_schema.PROCESSLIST").fetchall()}
 
 
+def _not_the_jobs_fault(transient: bool) -> str:
+    """Restriction to error rows recorded because a worker was stopped (and, with
+    ``transient``, because of a deadlock or lock timeout)."""
+    clauses = [f"error_message LIKE '{prefix}%%'" for prefix in STOP_MESSAGES]
+    if transient:
+        clauses += [f"error_message LIKE '%%{marker}%%'" for marker in TRANSIENT_ERRORS]
+    return f"status = 'error' AND ({' OR '.join(clauses)})"
+
+
 def recover(table, orphan_timeout: float = 24 * 3600) -> dict:
     """Put back in the queue the jobs of ``table`` lost by stopped or killed workers.
 
@@ -71,11 +80,7 @@ def recover(table, orphan_timeout: float = 24 * 3600) -> dict:
             if job["connection_id"] not in live:
                 (jobs & jobs._get_pk(job)).delete_quick()
                 released["dead"] += 1
-    stopped = " OR ".join(
-        [f"error_message LIKE '{prefix}%%'" for prefix in STOP_MESSAGES]
-        + [f"error_message LIKE '%%{marker}%%'" for marker in TRANSIENT_ERRORS]
-    )
-    released["stopped"] = (jobs & "status = 'error'" & f"({stopped})").delete_quick(get_count=True)
+    released["stopped"] = (jobs & _not_the_jobs_fault(transient=True)).delete_quick(get_count=True)
     released["orphaned"] = jobs.refresh(orphan_timeout=orphan_timeout, delay=-1)["orphaned"]
     if any(released.values()):
         log.info("%s: re-queued %s", table.__name__, released)
@@ -88,9 +93,8 @@ def release_own(table) -> int:
     if not jobs.is_declared:
         return 0
     mine = jobs & {"connection_id": connection().connection_id, "pid": os.getpid(), "host": platform.node()}
-    stopped = " OR ".join(f"error_message LIKE '{prefix}%%'" for prefix in STOP_MESSAGES)
     count = (mine & "status = 'reserved'").delete_quick(get_count=True)
-    count += (mine & "status = 'error'" & f"({stopped})").delete_quick(get_count=True)
+    count += (mine & _not_the_jobs_fault(transient=False)).delete_quick(get_count=True)
     jobs.refresh(delay=-1)
     return count
 
