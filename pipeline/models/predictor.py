@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import torch
@@ -32,6 +33,10 @@ class NeuralPredictor(nn.Module):
         features = self.core(self.standardise(images))
         return F.elu(self.readouts[session](features)) + 1.0
 
+    def predict_session(self, images: torch.Tensor, session: str) -> torch.Tensor:
+        """Raw pixels in, the session's predicted spike counts out (what every neural model offers)."""
+        return self(images, session)
+
     def regularizer(self, session: str) -> torch.Tensor:
         return self.readouts[session].regularizer()
 
@@ -53,6 +58,36 @@ def build_monkey_predictor(
     torch.manual_seed(seed)
     core = vgg_features(width=width, in_channels=1, upto=CONV3_1)
     init_weights(core)
+    return NeuralPredictor(core, _readouts(dataloaders, conv3_1_channels(width), init_mu_range, init_sigma, gauss_type, feature_reg_weight),
+                           dataloaders["image_mean"], dataloaders["image_std"])
+
+
+def build_oracle_readout(
+    dataloaders: dict,
+    seed: int,
+    init_mu_range: float = 0.3,
+    init_sigma: float = 0.1,
+    gauss_type: str = "full",
+    feature_reg_weight: float = 0.0,
+    classifier: nn.Module | None = None,
+    image_mean: float | None = None,
+    image_std: float | None = None,
+) -> NeuralPredictor:
+    """Gaussian readouts on a trained classifier's conv3_1 block (the frozen Oracle's).
+
+    The core is a copy of ``classifier.features[:17]``; inputs are standardised with the
+    classifier's own pixel statistics (``image_mean``/``image_std``), not the recordings'.
+    """
+    if classifier is None or image_mean is None or image_std is None:
+        raise ValueError("build_oracle_readout needs the trained classifier and its pixel statistics")
+    torch.manual_seed(seed)
+    core = copy.deepcopy(classifier.features[:CONV3_1])
+    channels = [m for m in core if isinstance(m, nn.Conv2d)][-1].out_channels
+    return NeuralPredictor(core, _readouts(dataloaders, channels, init_mu_range, init_sigma, gauss_type, feature_reg_weight),
+                           image_mean, image_std)
+
+
+def _readouts(dataloaders, channels: int, init_mu_range, init_sigma, gauss_type, feature_reg_weight) -> dict[str, nn.Module]:
     px = int(dataloaders["image_px"])
     grid = px // 4  # two max-pools before conv3_1
     readouts = {}
@@ -62,7 +97,7 @@ def build_monkey_predictor(
             # it warns that its bias starts at 0; the bias is set from the mean response below
             warnings.filterwarnings("ignore", message="Readout is NOT initialized")
             readout = FullGaussian2d(
-                in_shape=(conv3_1_channels(width), grid, grid),
+                in_shape=(channels, grid, grid),
                 outdims=len(mean_response),
                 bias=True,
                 init_mu_range=init_mu_range,
@@ -74,4 +109,4 @@ def build_monkey_predictor(
             # elu(b) + 1 = mean response at the start (for mean >= 1: b = mean - 1; else log)
             readout.bias.copy_(torch.where(mean_response >= 1, mean_response - 1, torch.log(mean_response.clamp_min(1e-3))))
         readouts[session] = readout
-    return NeuralPredictor(core, readouts, dataloaders["image_mean"], dataloaders["image_std"])
+    return readouts

@@ -82,6 +82,16 @@ def freeze(model: nn.Module, upto: int) -> list[nn.Module]:
     return frozen
 
 
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Trainable parameters; those the model lists in ``no_weight_decay`` get none."""
+    exempt = set(getattr(model, "no_weight_decay", ()))
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups = [{"params": [p for n, p in named if n not in exempt], "weight_decay": weight_decay}]
+    if any(n in exempt for n, _ in named):
+        groups.append({"params": [p for n, p in named if n in exempt], "weight_decay": 0.0})
+    return groups
+
+
 class _Plateau:
     """ReduceLROnPlateau bookkeeping that also counts the reductions."""
 
@@ -125,8 +135,15 @@ def _fit(
     augment: bool,
     freeze_upto: int = 0,
     on_epoch=None,
+    evaluate=None,
 ) -> TrainingResult:
-    """The loop shared by the trainers; ``step_loss(model, idx, x, generator, epoch)`` returns the loss."""
+    """The loop shared by the trainers.
+
+    ``step_loss(model, idx, x, y, inputs, generator)`` returns the loss of one optimizer
+    step, or an iterable of losses (several batches) whose gradients accumulate into that
+    step. ``on_epoch(epoch)`` runs before each epoch; ``evaluate(model)`` after it returns
+    extra numbers for the history (and, from the returned weights, for the output).
+    """
     device = choose_device()
     torch.manual_seed(seed)
     model = model.to(device)
@@ -136,8 +153,7 @@ def _fit(
     inputs = Inputs(dataloaders, augment)
     x_train, y_train = (t.to(device) for t in dataloaders["train"])
     x_val, y_val = dataloaders["validation"]
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    optimizer = torch.optim.SGD(_param_groups(model, weight_decay), lr=lr, momentum=momentum)
     plateau = _Plateau(optimizer, lr_decay_factor, patience, tolerance)
 
     loop = ResumableLoop(checkpoint, max_epochs, desc=desc)
@@ -163,17 +179,20 @@ def _fit(
             idx = order[start : start + batch_size]
             optimizer.zero_grad(set_to_none=True)
             with _autocast(device):
-                loss = step_loss(model, idx, x_train, y_train, inputs, generator)
-            loss.backward()
+                losses = step_loss(model, idx, x_train, y_train, inputs, generator)
+                # a step may consist of several batches: their gradients accumulate
+                for loss in [losses] if isinstance(losses, torch.Tensor) else losses:
+                    loss.backward()
+                    total += loss.item()
             optimizer.step()
-            total += loss.item()
             batches += 1
         val_acc = accuracy(model, x_val, y_val, 2 * batch_size, inputs)
+        extra = evaluate(model) if evaluate is not None else {}
         lr_now = optimizer.param_groups[0]["lr"]
         plateau.step(val_acc)
         if val_acc > best_score:
             best_score, best_state = val_acc, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        history.append({"epoch": epoch + 1, "train_loss": total / max(batches, 1), "val_accuracy": val_acc, "lr": lr_now})
+        history.append({"epoch": epoch + 1, "train_loss": total / max(batches, 1), "val_accuracy": val_acc, "lr": lr_now, **extra})
         done = plateau.decays >= max_lr_decays
         loop.end_epoch(
             epoch + 1,
@@ -201,6 +220,8 @@ def _fit(
     }
     if "test" in dataloaders:
         output["test_accuracy"] = accuracy(model, *dataloaders["test"], 2 * batch_size, inputs)
+    if evaluate is not None:
+        output.update(evaluate(model))
     return TrainingResult(
         score=output["validation_accuracy"],
         output=output,

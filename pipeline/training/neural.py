@@ -38,7 +38,7 @@ def predict(model, data: dict, session: str, rows: torch.Tensor, batch_size: int
     out = []
     for start in range(0, len(rows), batch_size):
         batch = images[rows[start : start + batch_size]].to(device)
-        out.append(model(batch, session).cpu())
+        out.append(model.predict_session(batch, session).float().cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, len(data["mean_responses"][session])), dtype=np.float32)
 
 
@@ -66,16 +66,22 @@ def train_neural_predictor(
     patience: int = 5,
     tolerance: float = 1e-4,
     max_lr_decays: int = 5,
+    freeze_core: bool = False,
 ) -> TrainingResult:
+    """Train ``model`` (a :class:`~pipeline.models.predictor.NeuralPredictor`); with
+    ``freeze_core`` only the readouts learn and the core's batch norm keeps its statistics."""
     device = choose_device()
     torch.manual_seed(seed)
     model = model.to(device)
+    if freeze_core:
+        for p in model.core.parameters():
+            p.requires_grad_(False)
     images = dataloaders["images"].to(device)
     data = {**dataloaders, "images": images}
     sessions = sorted(data["sessions"])
     train = {s: (data["sessions"][s]["train"][0].to(device), data["sessions"][s]["train"][1].to(device)) for s in sessions}
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max", factor=lr_decay_factor, patience=patience, threshold=tolerance, threshold_mode="abs"
     )
@@ -92,6 +98,8 @@ def train_neural_predictor(
     t0 = time.monotonic()
     for epoch in loop:
         model.train()
+        if freeze_core:
+            model.core.eval()
         generator = epoch_generator(seed, epoch)
         # every training batch of every session, in an order drawn for this epoch
         batches = []
@@ -152,3 +160,21 @@ def train_neural_predictor(
         },
         state_dict={k: v.detach().cpu() for k, v in best_state.items()},
     )
+
+
+def train_oracle_readout(
+    model,
+    dataloaders: dict,
+    seed: int,
+    checkpoint: Checkpointer | None = None,
+    *,
+    max_epochs: int = 10,
+    batch_size: int = 128,
+    lr: float = 5e-4,
+    weight_decay: float = 5e-4,
+) -> TrainingResult:
+    """The MTL-Oracle's producer: Gaussian readouts on the frozen Oracle's conv3_1, trained
+    on the recordings for a fixed ``max_epochs`` (the paper: 10), no learning-rate decay."""
+    return train_neural_predictor(model, dataloaders, seed, checkpoint, max_epochs=max_epochs, batch_size=batch_size,
+                                  lr=lr, weight_decay=weight_decay, patience=max_epochs + 1,
+                                  freeze_core=True)
