@@ -54,26 +54,29 @@ def ensure_image_set(spec: dict) -> str:
 
 def print_classifier_results(dataset: str) -> None:
     from schemas.classifier import ORACLE_STAGE1_TRAINER, Classifier, OracleStage2
+    from schemas.mtl import MTLModel
 
     rows = [("Baseline", r) for r in (Classifier & {"image_dataset": dataset} & f"trainer_fn != '{ORACLE_STAGE1_TRAINER}'").to_dicts(order_by="seed")]
     rows += [("Oracle stage 1", r) for r in (Classifier & {"image_dataset": dataset, "trainer_fn": ORACLE_STAGE1_TRAINER}).to_dicts(order_by="seed")]
     rows += [("Oracle", r) for r in (OracleStage2 & {"image_dataset": dataset}).to_dicts(order_by="seed")]
+    mtl = [(f"{MTLModel.family_of(r)} {r['output']['batch_ratio']}", r) for r in (MTLModel & {"image_dataset": dataset}).to_dicts(order_by="seed")]
+    rows += sorted(mtl, key=lambda item: (item[0], item[1]["seed"]))
     if rows:
         print("\nClean accuracy on the demo image set (chance: 0.10):")
     for family, row in rows:
-        print(f"  {family:15} seed {row['seed']}: validation {row['validation_accuracy']:.3f}, test {row['test_accuracy']:.3f}")
+        print(f"  {family:20} seed {row['seed']}: validation {row['validation_accuracy']:.3f}, test {row['test_accuracy']:.3f}")
 
 
-def print_predictor_results(dataset: str) -> None:
-    from schemas.predictor import NeuralEvaluation
+def print_neural_results(dataset: str) -> None:
+    from schemas.neural import NeuralEvaluation, NeuralModel
 
-    rows = (NeuralEvaluation & {"neural_dataset": dataset}).to_dicts(order_by="seed")
+    rows = (NeuralModel * NeuralEvaluation & {"neural_dataset": dataset}).to_dicts(order_by=("kind", "seed"))
     if not rows:
         return
-    print("\nMonkey Predictor on the virtual monkey's test repeats:")
+    print("\nNeural models on the virtual monkey's test repeats (Monkey Predictor, Oracle readout, MTL heads):")
     for row in rows:
-        print(f"  seed {row['seed']}: test correlation {row['test_corr']:.3f}, ceiling {row['ceiling']:.3f}, "
-              f"fraction of ceiling {row['fraction_of_ceiling']:.2f}, FEVe {row['fev_e']:.3f}")
+        ceiling = f", fraction of ceiling {row['fraction_of_ceiling']:.2f}" if row["fraction_of_ceiling"] is not None else ""
+        print(f"  {row['kind']:17} seed {row['seed']}: test correlation {row['test_corr']:.3f}, FEVe {row['fev_e']:.3f}{ceiling}")
 
 
 def main(args) -> int:
@@ -92,13 +95,13 @@ def main(args) -> int:
     print(f"worker: {json.dumps(summary, default=str)}")
     for row in jobs.status():
         print(f"  {row['table']:32} done {row['done']:>4}  pending {row['pending']:>4}  errors {row['errors']:>3}")
-    print_predictor_results(dataset)
+    print_neural_results(dataset)
     print_classifier_results(image_set)
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s.")
     print(
         "Query the results from Python:\n"
-        "  from schemas.predictor import NeuralEvaluation\n"
-        "  (NeuralEvaluation.Unit & {'neural_dataset': 'virtual-demo'}).to_pandas()\n"
+        "  from schemas.neural import NeuralEvaluation, NeuralModel\n"
+        "  (NeuralModel * NeuralEvaluation & {'neural_dataset': 'virtual-demo'}).to_pandas()\n"
         "or see every table's state with:  .venv/bin/python -m populate status"
     )
     return 0

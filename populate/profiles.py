@@ -1,7 +1,8 @@
 """Named registry content: what the ``demo`` and ``paper`` profiles train.
 
 This is the one place where profiles are defined. ``demo`` is sized for a 2-core CPU in
-minutes; ``paper`` follows the paper's settings for a GPU fleet.
+minutes; ``paper`` follows the paper's settings for a GPU fleet; ``tiny`` is the smallest
+graph that runs every stage (the integration tests use it).
 """
 
 from __future__ import annotations
@@ -26,6 +27,32 @@ PROFILES = {
         "baseline": {"max_epochs": 10, "lr": 0.05, "momentum": 0.9, "batch_size": 64},
         "oracle_stage1": {"max_epochs": 4, "lr": 0.05, "momentum": 0.9, "batch_size": 64, "pool_refresh_epochs": 2},
         "oracle_stage2": {"max_epochs": 4, "lr": 0.05, "momentum": 0.9, "batch_size": 64},
+        "oracle_readout": {"model": {"gauss_type": "isotropic"}, "trainer": {"max_epochs": 5, "lr": 3e-3, "batch_size": 64}},
+        "mtl": {
+            "model": {"width": 0.125, "dropout": 0.0, "gauss_type": "isotropic"},
+            "trainer": {"max_epochs": 10, "lr": 0.05, "momentum": 0.9, "batch_size": 64},
+            "batch_ratio": "1:1",
+            "sweep": ["1:3", "3:1"],  # reduced; the paper profile has all 12
+        },
+    },
+    # for the integration tests: every stage, as small as it runs
+    "tiny": {
+        "seeds": [1],
+        "virtual_monkey": {"name": "virtual-tiny", "size": "tiny", "seed": 0},
+        "smoke": None,
+        "predictor": {"model": {"width": 0.125, "gauss_type": "isotropic"}, "trainer": {"max_epochs": 2, "lr": 3e-3, "batch_size": 64}},
+        "image_set": {"name": "tiny-tin", "n_classes": 3, "train_per_class": 16, "val_per_class": 4, "seed": 2},
+        "classifier": {"width": 0.125, "dropout": 0.0},
+        "baseline": {"max_epochs": 2, "lr": 0.02, "momentum": 0.9, "batch_size": 16},
+        "oracle_stage1": {"max_epochs": 1, "lr": 0.02, "momentum": 0.9, "batch_size": 16, "pool_workers": 1},
+        "oracle_stage2": {"max_epochs": 1, "lr": 0.02, "momentum": 0.9, "batch_size": 16},
+        "oracle_readout": {"model": {"gauss_type": "isotropic"}, "trainer": {"max_epochs": 2, "lr": 3e-3, "batch_size": 64}},
+        "mtl": {
+            "model": {"width": 0.125, "dropout": 0.0, "gauss_type": "isotropic"},
+            "trainer": {"max_epochs": 2, "lr": 0.005, "momentum": 0.9, "batch_size": 16},
+            "batch_ratio": "1:1",
+            "sweep": ["2:1"],
+        },
     },
     "paper": {
         "seeds": [1, 2, 3, 4, 5],
@@ -47,6 +74,15 @@ PROFILES = {
                           "patience": 5, "tolerance": 1e-4, "max_lr_decays": 5, "pool_refresh_epochs": 1},
         "oracle_stage2": {"max_epochs": 200, "lr": 0.1, "momentum": 0.75, "weight_decay": 5e-4, "batch_size": 128,
                           "patience": 5, "tolerance": 1e-4, "max_lr_decays": 5},
+        # the paper: a Gaussian readout on the frozen Oracle's conv3_1, trained 10 epochs on V1 data
+        "oracle_readout": {"model": {"gauss_type": "full"}, "trainer": {"max_epochs": 10, "lr": 5e-4, "batch_size": 128}},
+        "mtl": {
+            "model": {"width": 1.0, "dropout": 0.5, "gauss_type": "full"},
+            "trainer": {"max_epochs": 200, "lr": 0.1, "momentum": 0.75, "weight_decay": 5e-4, "batch_size": 128,
+                        "patience": 5, "tolerance": 1e-4, "max_lr_decays": 5},
+            "batch_ratio": "1:1",
+            "sweep": ["1:15", "1:10", "1:7", "1:5", "1:4", "1:3", "1:2", "1:1", "2:1", "3:1", "4:1", "5:1"],
+        },
     },
 }
 
@@ -56,6 +92,10 @@ ORACLE_STAGE1_TRAINER = "pipeline.training.classification.train_oracle_stage1"
 ORACLE_STAGE2_TRAINER = "pipeline.training.classification.train_oracle_stage2"
 PREDICTOR_MODEL = "pipeline.models.predictor.build_monkey_predictor"
 PREDICTOR_TRAINER = "pipeline.training.neural.train_neural_predictor"
+ORACLE_READOUT_MODEL = "pipeline.models.predictor.build_oracle_readout"
+ORACLE_READOUT_TRAINER = "pipeline.training.neural.train_oracle_readout"
+MTL_BUILDER = "pipeline.models.mtl.build_mtl_model"
+MTL_TRAINER = "pipeline.training.mtl.train_mtl"
 
 
 def profile(name: str) -> dict:
@@ -87,4 +127,45 @@ def register(name: str) -> dict:
     entries["baseline"] = TrainerConfig().add_entry(CLEAN_TRAINER, spec["baseline"], comment=f"{name}: Baseline")
     entries["oracle_stage1"] = TrainerConfig().add_entry(ORACLE_STAGE1_TRAINER, spec["oracle_stage1"], comment=f"{name}: Oracle stage 1")
     entries["oracle_stage2"] = TrainerConfig().add_entry(ORACLE_STAGE2_TRAINER, spec["oracle_stage2"], comment=f"{name}: Oracle stage 2")
+    readout = spec["oracle_readout"]
+    entries["oracle_readout"] = {
+        **ModelConfig().add_entry(ORACLE_READOUT_MODEL, readout["model"], comment=f"{name}: Oracle readout"),
+        **TrainerConfig().add_entry(ORACLE_READOUT_TRAINER, readout["trainer"], comment=f"{name}: Oracle readout"),
+    }
+    mtl = spec["mtl"]
+    entries["mtl"] = ModelConfig().add_entry(MTL_BUILDER, mtl["model"], comment=f"{name}: MTL network")
+    ratios = {r: TrainerConfig().add_entry(MTL_TRAINER, {**mtl["trainer"], "batch_ratio": r}, comment=f"{name}: MTL {r}")
+              for r in dict.fromkeys([mtl["batch_ratio"], *mtl["sweep"]])}
+    entries["mtl_ratios"] = ratios
+    entries["families"] = register_families(name, spec, entries)
     return entries
+
+
+def register_families(name: str, spec: dict, entries: dict) -> list[str]:
+    """The paper's six families (and the two ratio sweeps) as rows of ``experiment.Family``."""
+    from schemas.experiment import Family
+
+    def model(key):
+        return {k: key[k] for k in ("model_fn", "model_hash")}
+
+    def trainer(key):
+        return {k: key[k] for k in ("trainer_fn", "trainer_hash")}
+
+    seeds, main = spec["seeds"], entries["mtl_ratios"][spec["mtl"]["batch_ratio"]]
+    # the sweep includes the main ratio: those models are shared with the main families
+    ratios = dict.fromkeys([spec["mtl"]["batch_ratio"], *spec["mtl"]["sweep"]])
+    sweep = [(model(entries["mtl"]), trainer(entries["mtl_ratios"][r])) for r in ratios]
+    families = [
+        ("Baseline", "baseline", [(model(entries["classifier"]), trainer(entries["baseline"]))], "clean TIN"),
+        ("Oracle", "oracle", [(model(entries["classifier"]), trainer(entries["oracle_stage1"]))],
+         "stage 1 on clean and corrupted TIN; its OracleStage2 rows are the Oracle"),
+        ("Monkey Predictor", "monkey_predictor", [(model(entries["predictor"]), trainer(entries["predictor"]))], "V1 data only"),
+        ("MTL-Monkey", "mtl_monkey", [(model(entries["mtl"]), trainer(main))], "Monkey Predictor responses"),
+        ("MTL-Oracle", "mtl_oracle", [(model(entries["mtl"]), trainer(main))], "Oracle readout responses"),
+        ("MTL-Shuffled", "mtl_shuffled", [(model(entries["mtl"]), trainer(main))], "Monkey Predictor responses, shuffled"),
+        ("MTL-Monkey ratio sweep", "mtl_monkey", sweep, "batch ratios neural:classification"),
+        ("MTL-Shuffled ratio sweep", "mtl_shuffled", sweep, "batch ratios neural:classification"),
+    ]
+    for family, kind, configs, description in families:
+        Family.define(name, family, kind, configs, seeds, description=f"{name} profile: {description}")
+    return [f for f, *_ in families]

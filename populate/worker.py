@@ -77,7 +77,7 @@ def run_worker(
     display_progress: bool = True,
 ) -> dict:
     """Populate until done (or stopped); return a summary of what this worker did."""
-    from schemas import jobs, load_all, stop
+    from schemas import catalog, jobs, load_all, stop
     from schemas.storage import collect_garbage, pipeline_schemas
 
     signal.signal(signal.SIGTERM, stop.request_stop)
@@ -104,6 +104,7 @@ def run_worker(
             if stop.stop_requested():
                 break
             try:
+                catalog.sync_all()  # entries for the models finished since the last pass
                 result = table.populate(reserve_jobs=True, suppress_errors=True, display_progress=display_progress)
             except SystemExit:
                 # populate's own SIGTERM handler, or a trainer that stopped at its checkpoint

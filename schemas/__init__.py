@@ -25,6 +25,10 @@ STAGES = (
     "schemas.predictor",
     "schemas.images",
     "schemas.classifier",
+    "schemas.experiment",
+    "schemas.responses",
+    "schemas.mtl",
+    "schemas.neural",
 )
 
 

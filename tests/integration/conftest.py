@@ -86,9 +86,8 @@ def _quoted(schema, table_name):
     return f"{q(schema.database)}.{q(table_name)}"
 
 
-@pytest.fixture
-def clean(pipeline_modules, backend):
-    """Empty tables, jobs and store before the test."""
+def reset(pipeline_modules, backend):
+    """Empty tables, jobs and store."""
     _empty_all(pipeline_modules)
     store = Path(backend.env["PIPELINE_HOME"]) / "store"
     shutil.rmtree(store, ignore_errors=True)
@@ -96,7 +95,28 @@ def clean(pipeline_modules, backend):
     from schemas import stop
 
     stop.reset()
+
+
+@pytest.fixture
+def clean(pipeline_modules, backend):
+    """Empty tables, jobs and store before the test."""
+    reset(pipeline_modules, backend)
     yield pipeline_modules
+
+
+@pytest.fixture(scope="module")
+def tiny_graph(pipeline_modules, backend):
+    """The ``tiny`` profile's whole graph, populated once per test module by a worker."""
+    from populate import demo, profiles
+    from populate.worker import run_worker
+
+    reset(pipeline_modules, backend)
+    spec = profiles.profile("tiny")
+    demo.ensure_virtual_monkey(spec["virtual_monkey"])
+    demo.ensure_image_set(spec["image_set"])
+    entries = profiles.register("tiny")
+    summary = run_worker(display_progress=False, gc_min_age_s=0)
+    return entries, summary, pipeline_modules
 
 
 @pytest.fixture

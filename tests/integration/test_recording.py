@@ -149,7 +149,8 @@ def test_bad_published_input_names_file_and_field_and_leaves_no_rows(clean, tiny
 
 
 def test_tiny_predictor_trains_and_is_evaluated_through_populate(clean, tiny):
-    from schemas.predictor import MonkeyPredictor, NeuralEvaluation, PredictorCheckpoint
+    from schemas.neural import NeuralEvaluation
+    from schemas.predictor import MonkeyPredictor, PredictorCheckpoint
     from schemas.recording import Session
     from schemas.registry import ModelConfig, Seed, TrainerConfig
 

@@ -1,0 +1,78 @@
+"""The multi-task models: MTL-Monkey, MTL-Oracle and MTL-Shuffled.
+
+One table trains all three; a row's family is the kind of its responses
+(``ResponseSource.producer``): Monkey Predictor responses make MTL-Monkey, the Oracle
+readout's make MTL-Oracle, shuffled ones make MTL-Shuffled. Which (model, trainer, seed)
+combinations are trained comes from ``experiment.Family`` rows of the matching kind, and a
+model's seed is paired with its producer's seed, so five seeds are five models, not
+five times five.
+"""
+
+from __future__ import annotations
+
+from .connection import make_schema
+from .experiment import Family
+from .images import ImageDataset
+from .registry import ModelConfig, Seed, TrainerConfig  # noqa: F401 (definitions name them)
+from .responses import PredictedResponses, ResponseSource
+from .trained_model import CheckpointBase, TrainedModelBase
+
+schema = make_schema("mtl")
+
+MTL_BUILDER = "pipeline.models.mtl.build_mtl_model"
+MTL_TRAINER = "pipeline.training.mtl.train_mtl"
+#: the family kind trained on each producer's responses
+KIND_OF_PRODUCER = {"monkey_predictor": "mtl_monkey", "oracle_readout": "mtl_oracle", "shuffled": "mtl_shuffled"}
+
+_PARENTS = ("PredictedResponses", "ModelConfig", "TrainerConfig", "Seed")
+_RESULTS = """    validation_accuracy : float64   # clean accuracy on the held-out tenth of TIN train (0-1)
+    test_accuracy : float64         # clean accuracy on TIN val, the test set (0-1)
+    neural_corr : float64           # mean per-unit correlation with the validation images' target responses
+    sigma_c : float64               # learned observation noise of the classification loss
+    sigma_n : float64               # learned observation noise of the neural loss"""
+
+
+@schema
+class MTLCheckpoint(CheckpointBase):
+    definition = CheckpointBase.definition_for(*_PARENTS)
+
+
+@schema
+class MTLModel(TrainedModelBase):
+    model_table = ModelConfig
+    dataset_table = ImageDataset
+    trainer_table = TrainerConfig
+    seed_table = Seed
+    checkpoint_table = MTLCheckpoint
+    model_fns = (MTL_BUILDER,)
+    trainer_fns = (MTL_TRAINER,)
+    result_fields = ("validation_accuracy", "test_accuracy", "neural_corr", "sigma_c", "sigma_n")
+    definition = TrainedModelBase.definition_for(
+        *_PARENTS, results=_RESULTS, comment="a classifier co-trained with predicted responses through conv3_1"
+    )
+
+    @property
+    def key_source(self):
+        parents = (PredictedResponses.proj() * ResponseSource.proj("producer", "producer_seed") * ModelConfig.proj()
+                   * TrainerConfig.proj() * Seed.proj())
+        parents = parents & {"model_fn": MTL_BUILDER} & {"trainer_fn": MTL_TRAINER} & "seed = producer_seed"
+        planned = [parents & {"producer": producer} & Family.plan(kind) for producer, kind in KIND_OF_PRODUCER.items()]
+        keys = [key for part in planned for key in part.proj().keys()]
+        return PredictedResponses.proj() * ModelConfig.proj() * TrainerConfig.proj() * Seed.proj() & keys
+
+    def make_fetch(self, key):
+        model = ModelConfig().fn_config(key)
+        trainer = TrainerConfig().fn_config(key)
+        dataset = ("predicted_responses", {"image_dataset": key["image_dataset"], "responses_id": key["responses_id"]})
+        return model, dataset, trainer, int(key["seed"])
+
+    def load_data(self, key, seed: int) -> dict:
+        data = ImageDataset().build({"image_dataset": key["image_dataset"]})
+        responses, sessions = PredictedResponses().load({"image_dataset": key["image_dataset"], "responses_id": key["responses_id"]})
+        return {**data, "responses": responses, "response_sessions": sessions}
+
+    @staticmethod
+    def family_of(key) -> str:
+        """MTL-Monkey, MTL-Oracle or MTL-Shuffled, from the producer of the row's responses."""
+        producer = (ResponseSource & key).fetch1("producer")
+        return {"monkey_predictor": "MTL-Monkey", "oracle_readout": "MTL-Oracle", "shuffled": "MTL-Shuffled"}[producer]
