@@ -63,3 +63,66 @@ def corrupt_image(image: np.ndarray, corruption: str, severity: int, seed: int) 
 def corrupt_batch(images: np.ndarray, corruptions, severities, seeds) -> np.ndarray:
     """Corrupt each image with its own corruption, severity and seed."""
     return np.stack([corrupt_image(img, c, int(s), int(seed)) for img, c, s, seed in zip(images, corruptions, severities, seeds)])
+
+
+def image_seed(seed: int, index: int, corruption: str, severity: int) -> int:
+    """The seed of one image's corruption: fixed by (set seed, image index, corruption, severity)."""
+    mixed = np.random.SeedSequence([int(seed), int(index), CORRUPTIONS.index(corruption), int(severity)])
+    return int(mixed.generate_state(1)[0])
+
+
+def _corrupt_rows(images: np.ndarray, start: int, corruption: str, severity: int, seed: int) -> np.ndarray:
+    return np.stack([corrupt_image(img, corruption, severity, image_seed(seed, start + i, corruption, severity))
+                     for i, img in enumerate(images)])
+
+
+_POOL = {"executor": None, "workers": 0}
+
+
+def _executor(workers: int):
+    """One process pool per process, reused across sets (starting workers costs seconds)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    if _POOL["executor"] is None or _POOL["workers"] != workers:
+        if _POOL["executor"] is not None:
+            _POOL["executor"].shutdown(cancel_futures=True)
+        _POOL["executor"] = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+        _POOL["workers"] = workers
+    return _POOL["executor"]
+
+
+def corrupt_set(images: np.ndarray, corruption: str, severity: int, seed: int = 0, workers: int | None = None,
+                progress: bool = True) -> np.ndarray:
+    """Every image of a set under one corruption and severity, on ``workers`` processes
+    (default: all cores). Image i gets seed ``image_seed(seed, i, ...)``, so the result is
+    the same bit for bit whatever the number of workers."""
+    import os
+
+    from tqdm.auto import tqdm
+
+    images = np.ascontiguousarray(images, dtype=np.uint8)
+    if corruption not in CORRUPTIONS:
+        raise KeyError(f"unknown corruption {corruption!r}; known: {CORRUPTIONS}")
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    chunk = max(1, min(64, -(-len(images) // max(1, 4 * workers))))
+    starts = list(range(0, len(images), chunk))
+    bar = tqdm(total=len(images), desc=f"{corruption} {severity}", unit="img", leave=False, disable=not progress)
+    out = np.empty_like(images)
+    try:
+        if workers <= 1:
+            for s in starts:
+                out[s : s + chunk] = _corrupt_rows(images[s : s + chunk], s, corruption, severity, seed)
+                bar.update(len(images[s : s + chunk]))
+        else:
+            executor = _executor(workers)
+            futures = {executor.submit(_corrupt_rows, images[s : s + chunk], s, corruption, severity, seed): s for s in starts}
+            from concurrent.futures import as_completed
+
+            for future in as_completed(futures):
+                s = futures[future]
+                out[s : s + chunk] = future.result()
+                bar.update(len(out[s : s + chunk]))
+    finally:
+        bar.close()
+    return out

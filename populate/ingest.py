@@ -59,6 +59,20 @@ def tiny_imagenet(args) -> int:
     return 0
 
 
+def tiny_imagenet_c(args) -> int:
+    from schemas.corruption import ingest_tiny_imagenet_c
+    from schemas.images import ImageDataset, ImageIngestError
+
+    image_dataset = args.image_dataset
+    if image_dataset is None:
+        names = ImageDataset.to_arrays("image_dataset").tolist()
+        if len(names) != 1:
+            raise ImageIngestError(f"name the image dataset the set corrupts with --image-dataset (there are {names})")
+        image_dataset = names[0]
+    print(json.dumps(ingest_tiny_imagenet_c(args.path, args.name, image_dataset)))
+    return 0
+
+
 def add_parser(sub) -> None:
     parser = sub.add_parser("ingest", help="import data (all or nothing)")
     kinds = parser.add_subparsers(dest="kind", required=True)
@@ -81,3 +95,9 @@ def add_parser(sub) -> None:
     p.add_argument("--validation-fraction", type=float, default=0.1, help="share of train held out (default 0.1)")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the validation split (default 0)")
     p.set_defaults(func=tiny_imagenet)
+
+    p = kinds.add_parser("tiny-imagenet-c", help="import a folder in the released Tiny-ImageNet-C layout")
+    p.add_argument("path", help="folder with <corruption>/<severity>/<wnid>/*.JPEG")
+    p.add_argument("--name", required=True, help="name of the corruption source, e.g. tiny-imagenet-c")
+    p.add_argument("--image-dataset", help="the image dataset whose classes (wnids) it uses (default: the only one)")
+    p.set_defaults(func=tiny_imagenet_c)

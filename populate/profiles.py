@@ -37,7 +37,7 @@ PROFILES = {
     },
     # for the integration tests: every stage, as small as it runs
     "tiny": {
-        "seeds": [1],
+        "seeds": [1, 2],
         "virtual_monkey": {"name": "virtual-tiny", "size": "tiny", "seed": 0},
         "smoke": None,
         "predictor": {"model": {"width": 0.125, "gauss_type": "isotropic"}, "trainer": {"max_epochs": 2, "lr": 3e-3, "batch_size": 64}},
@@ -138,6 +138,12 @@ def register(name: str) -> dict:
               for r in dict.fromkeys([mtl["batch_ratio"], *mtl["sweep"]])}
     entries["mtl_ratios"] = ratios
     entries["families"] = register_families(name, spec, entries)
+    if spec["image_set"].get("name"):
+        from schemas.corruption import CorruptionSource
+        from schemas.images import ImageDataset
+
+        if ImageDataset & {"image_dataset": spec["image_set"]["name"]}:
+            entries["corruption_source"] = CorruptionSource.tin_tc(spec["image_set"]["name"])
     return entries
 
 

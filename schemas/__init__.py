@@ -25,10 +25,13 @@ STAGES = (
     "schemas.predictor",
     "schemas.images",
     "schemas.classifier",
+    "schemas.corruption",
     "schemas.experiment",
     "schemas.responses",
     "schemas.mtl",
     "schemas.neural",
+    "schemas.evaluation",
+    "schemas.robustness",
 )
 
 

@@ -1,0 +1,254 @@
+"""Robustness scores per model family, with bootstrap intervals, and the robustness regression.
+
+``Robustness`` pools a family's models (its seeds; for a sweep family, all its ratios) and
+compares them with the Baseline family of the same experiment on one corruption source:
+the paper's score (1/C) sum_c mean_acc_c(family) / mean_acc_c(Baseline) over the TIN-TC
+corruptions, per corruption and per category, with 95% bootstrap intervals (250
+repetitions over images and seeds), the mean corruption accuracy and the mCE. Each member
+model's own score against the Baseline family is a Part row.
+
+``RobustnessRegression`` regresses the members' robustness on clean test accuracy and
+neural FEVe (the MTL head's fraction of explainable variance explained on the real test
+responses): the analysis of Figure 3C, for the MTL-Monkey and MTL-Shuffled sweeps.
+"""
+
+from __future__ import annotations
+
+import datajoint as dj
+import numpy as np
+
+from pipeline import robustness as rb
+from pipeline.corruptions import SEVERITIES, TIN_TC, category_of
+from pipeline.evaluation import unpack
+
+from .connection import make_schema
+from .corruption import Corruption, CorruptionSource  # noqa: F401 (definitions name them)
+from .evaluation import ClassifierModel, Evaluation
+from .experiment import Family
+from .neural import NeuralEvaluation, NeuralModel
+from .responses import ResponseSource
+
+schema = make_schema("robustness")
+
+REPETITIONS = 250
+BOOTSTRAP_SEED = 0
+_PRODUCER_OF_KIND = {"mtl_monkey": "monkey_predictor", "mtl_oracle": "oracle_readout", "mtl_shuffled": "shuffled"}
+_PART_OF_KIND = {"baseline": "FromClassifier", "oracle": "FromOracle"}
+
+
+def family_members(family_key: dict, image_dataset: str) -> tuple[list[dict], int]:
+    """(ClassifierModel keys of the family's trained models on ``image_dataset``, models planned)."""
+    family = (Family & family_key).fetch1()
+    seeds = Family.Replicate & family_key
+    plan = {(c["model_fn"], c["model_hash"], c["trainer_fn"], c["trainer_hash"], int(s))
+            for c in (Family.Config & family_key).to_dicts() for s in seeds.to_arrays("seed").tolist()}
+    part = getattr(ClassifierModel, _PART_OF_KIND.get(family["kind"], "FromMTL"))
+    rows = (part & {"image_dataset": image_dataset}).to_dicts()
+    members = [r for r in rows if (r["model_fn"], r["model_hash"], r["trainer_fn"], r["trainer_hash"], int(r["seed"])) in plan]
+    if family["kind"] in _PRODUCER_OF_KIND:
+        producers = dict(zip(*(ResponseSource & {"image_dataset": image_dataset}).to_arrays("responses_id", "producer")))
+        members = [r for r in members if producers.get(r["responses_id"]) == _PRODUCER_OF_KIND[family["kind"]]]
+    return [{"image_dataset": image_dataset, "classifier_id": r["classifier_id"]} for r in members], len(plan)
+
+
+def reference_family(experiment: str) -> dict | None:
+    keys = (Family & {"experiment": experiment, "kind": "baseline"}).keys(order_by="family")
+    return keys[0] if keys else None
+
+
+def _ready(family_key: dict, source: dict) -> bool:
+    members, planned = family_members(family_key, source["image_dataset"])
+    return bool(members) and len(members) >= planned and all(Evaluation & {**m, **source} for m in members)
+
+
+def _correctness(members: list[dict], source: dict, corruptions: list[str]) -> np.ndarray:
+    """(models, corruptions, severities, images) bool."""
+    out = []
+    for member in members:
+        rows = {(r["corruption"], int(r["severity"])): unpack(r["correct"], r["n_images"])
+                for r in (Evaluation.Condition & {**member, **source}).to_dicts()}
+        out.append([[rows[(c, s)] for s in SEVERITIES] for c in corruptions])
+    return np.array(out, dtype=bool)
+
+
+@schema
+class Robustness(dj.Computed):
+    definition = """
+    # a family's robustness against the Baseline family of its experiment, on one corruption source
+    -> Family
+    -> CorruptionSource
+    ---
+    reference_family : varchar(32)      # the Baseline family compared with
+    n_models : int32                    # models pooled (seeds; for a sweep, ratios x seeds)
+    n_corruptions : int32               # corruptions scored (TIN-TC corruptions the source has)
+    score : float64                     # (1/C) sum_c mean_acc_c(family) / mean_acc_c(Baseline)
+    score_low : float64                 # 2.5th percentile of the bootstrap
+    score_high : float64                # 97.5th percentile of the bootstrap
+    score_std : float64                 # standard deviation of the bootstrap
+    repetitions : int32                 # bootstrap repetitions over images and seeds
+    bootstrap_seed : int32              # seed of the bootstrap
+    mean_corruption_accuracy : float64  # mean accuracy over models, corruptions and severities (0-1)
+    clean_accuracy : float64            # mean clean test accuracy of the models (0-1)
+    mce : float64                       # mean corruption error relative to the Baseline family (Baseline = 1)
+    """
+
+    class PerCorruption(dj.Part):
+        definition = """
+        # one corruption: mean accuracy over severities and models, relative to the Baseline's
+        -> master
+        -> Corruption
+        ---
+        accuracy : float64              # mean accuracy over severities and models (0-1)
+        ratio : float64                 # accuracy over the Baseline family's
+        ratio_low : float64             # 2.5th percentile of the bootstrap
+        ratio_high : float64            # 97.5th percentile of the bootstrap
+        ce : float64                    # corruption error relative to the Baseline (summed over severities)
+        """
+
+    class PerCategory(dj.Part):
+        definition = """
+        # the score over one ImageNet-C category's corruptions
+        -> master
+        category : varchar(8)           # noise, blur, weather or digital
+        ---
+        score : float64                 # mean ratio over the category's corruptions
+        score_low : float64             # 2.5th percentile of the bootstrap
+        score_high : float64            # 97.5th percentile of the bootstrap
+        """
+
+    class Member(dj.Part):
+        definition = """
+        # one model of the family, scored on its own against the Baseline family
+        -> master
+        -> ClassifierModel
+        ---
+        robustness : float64            # the model's score (its accuracies over the Baseline family's)
+        clean_accuracy : float64        # clean test accuracy (0-1)
+        mean_corruption_accuracy : float64  # mean accuracy over corruptions and severities (0-1)
+        """
+
+    @property
+    def key_source(self):
+        candidates = (Family & "kind != 'monkey_predictor'").proj() * CorruptionSource.proj()
+        ready = []
+        for key in candidates.to_dicts():
+            source = {k: key[k] for k in ("image_dataset", "corruption_source")}
+            reference = reference_family(key["experiment"])
+            if reference and _ready(reference, source) and _ready({k: key[k] for k in ("experiment", "family")}, source):
+                ready.append(key)
+        return candidates & ready
+
+    def make_fetch(self, key):
+        return (reference_family(key["experiment"])["family"],)
+
+    def make_compute(self, key, reference):
+        source = {k: key[k] for k in ("image_dataset", "corruption_source")}
+        members, _ = family_members({k: key[k] for k in ("experiment", "family")}, key["image_dataset"])
+        baseline, _ = family_members({"experiment": key["experiment"], "family": reference}, key["image_dataset"])
+        have = {c for c, _ in CorruptionSource.conditions(source)}
+        corruptions = [c for c in TIN_TC if c in have]
+        model_correct, base_correct = _correctness(members, source, corruptions), _correctness(baseline, source, corruptions)
+        model_acc, base_acc = rb.accuracies(model_correct), rb.accuracies(base_correct)
+        groups = {}
+        for i, c in enumerate(corruptions):
+            groups.setdefault(category_of(c), []).append(i)
+        boot = rb.bootstrap(model_correct, base_correct, groups, repetitions=REPETITIONS, seed=BOOTSTRAP_SEED)
+        low, high, std = rb.interval(boot["score"])
+        mce, ce = rb.mean_corruption_error(model_acc, base_acc)
+        ratios = rb.per_corruption_ratio(model_acc, base_acc)
+        clean = [(Evaluation & {**m, **source}).fetch1("clean_accuracy") for m in members]
+        master = {**key, "reference_family": reference, "n_models": len(members), "n_corruptions": len(corruptions),
+                  "score": float(ratios.mean()), "score_low": low, "score_high": high, "score_std": std,
+                  "repetitions": REPETITIONS, "bootstrap_seed": BOOTSTRAP_SEED,
+                  "mean_corruption_accuracy": float(model_acc.mean()), "clean_accuracy": float(np.mean(clean)), "mce": mce}
+        per_corruption = []
+        for i, c in enumerate(corruptions):
+            c_low, c_high, _ = rb.interval(boot["corruption"][:, i])
+            per_corruption.append({**key, "corruption": c, "accuracy": float(model_acc[:, i].mean()), "ratio": float(ratios[i]),
+                                   "ratio_low": c_low, "ratio_high": c_high, "ce": float(ce[i])})
+        categories = []
+        for name, idx in groups.items():
+            g_low, g_high, _ = rb.interval(boot["group"][name])
+            categories.append({**key, "category": name, "score": float(ratios[idx].mean()), "score_low": g_low, "score_high": g_high})
+        member_rows = [{**key, "classifier_id": m["classifier_id"],
+                        "robustness": rb.robustness_score(model_acc[j : j + 1], base_acc),
+                        "clean_accuracy": float(clean[j]), "mean_corruption_accuracy": float(model_acc[j].mean())}
+                       for j, m in enumerate(members)]
+        return master, per_corruption, categories, member_rows
+
+    def make_insert(self, key, master, per_corruption, categories, member_rows):
+        self.insert1(master)
+        self.PerCorruption.insert(per_corruption)
+        self.PerCategory.insert(categories)
+        self.Member.insert(member_rows)
+
+
+def _neural_fev(member: dict) -> float | None:
+    """FEVe of the MTL model behind a ClassifierModel entry, from its NeuralEvaluation."""
+    mtl = (ClassifierModel.FromMTL & member).fetch1()
+    fields = ("responses_id", "model_fn", "model_hash", "trainer_fn", "trainer_hash", "seed")
+    match = NeuralModel.FromMTL & {k: mtl[k] for k in fields} & {"image_dataset": mtl["image_dataset"]}
+    evaluation = NeuralEvaluation & match.proj()
+    return evaluation.fetch1("fev_e") if evaluation else None
+
+
+@schema
+class RobustnessRegression(dj.Computed):
+    definition = """
+    # robustness of a sweep's models regressed on clean accuracy and neural FEVe (Figure 3C)
+    -> Robustness
+    ---
+    n_models : int32                    # models in the regression
+    r_squared : float64                 # coefficient of determination
+    neural_measure : varchar(16)        # the neural predictor: fev_e (fraction of explainable variance explained)
+    """
+
+    class Term(dj.Part):
+        definition = """
+        # one term of the fit: robustness ~ intercept + clean_accuracy + neural
+        -> master
+        term : varchar(16)              # intercept, clean_accuracy or neural
+        ---
+        coefficient : float64           # least-squares estimate
+        std_error : float64             # its standard error
+        t : float64                     # t statistic
+        p : float64                     # two-sided p value
+        """
+
+    class Member(dj.Part):
+        definition = """
+        # the data point of one model
+        -> master
+        -> ClassifierModel
+        ---
+        robustness : float64            # the model's robustness score
+        clean_accuracy : float64        # clean test accuracy (0-1)
+        neural : float64                # FEVe of the model's neural head on the real test responses
+        """
+
+    @property
+    def key_source(self):
+        sweeps = Family & "kind in ('mtl_monkey', 'mtl_shuffled')"
+        ready = []
+        for key in (Robustness & sweeps.proj()).to_dicts():
+            members = (Robustness.Member & key).to_dicts()
+            if len(members) > 3 and all(_neural_fev(m) is not None for m in members):
+                ready.append({k: key[k] for k in Robustness.primary_key})
+        return Robustness.proj() & ready
+
+    def make_fetch(self, key):
+        return ()
+
+    def make_compute(self, key):
+        members = (Robustness.Member & key).to_dicts(order_by="classifier_id")
+        neural = [_neural_fev(m) for m in members]
+        fit = rb.regression(np.array([m["robustness"] for m in members]),
+                            {"clean_accuracy": np.array([m["clean_accuracy"] for m in members]), "neural": np.array(neural)})
+        points = [{**key, "classifier_id": m["classifier_id"], "robustness": m["robustness"],
+                   "clean_accuracy": m["clean_accuracy"], "neural": float(n)} for m, n in zip(members, neural)]
+        return fit, points
+
+    def make_insert(self, key, fit, points):
+        self.insert1({**key, "n_models": fit["n"], "r_squared": fit["r_squared"], "neural_measure": "fev_e"})
+        self.Term.insert([{**key, "term": term, **values} for term, values in fit["terms"].items()])
+        self.Member.insert(points)

@@ -1,0 +1,188 @@
+"""The ``tiny`` profile's whole graph, populated once by a worker against a real server:
+responses, Oracle readout, the three MTL families and their neural evaluation, TIN-TC,
+evaluations, robustness scores and the regression."""
+
+import networkx as nx
+import numpy as np
+import pytest
+
+
+def test_all_three_families_populate_with_scoped_seeds_and_ratios(tiny_graph):
+    from schemas.experiment import Family
+    from schemas.mtl import MTLCheckpoint, MTLModel
+    from schemas.neural import NeuralEvaluation, NeuralModel
+    from schemas.responses import OracleReadout, PredictedResponses, ResponseSource
+
+    entries, summary, _ = tiny_graph
+    assert not any(summary["errors"].values()), summary
+    assert len(OracleReadout()) == 2
+    producers = sorted(ResponseSource.to_arrays("producer").tolist())
+    assert producers == ["monkey_predictor"] * 2 + ["oracle_readout"] * 2 + ["shuffled"] * 2
+    assert len(PredictedResponses()) == 6 and len(PredictedResponses.Split()) == 18
+    # MTL-Monkey and MTL-Shuffled at 1:1 and 2:1 (sweep), MTL-Oracle at 1:1 only; two seeds each
+    families = sorted((MTLModel.family_of(k), r["output"]["batch_ratio"], r["seed"])
+                      for k, r in zip(MTLModel.keys(order_by="KEY"), MTLModel.to_dicts(order_by="KEY")))
+    assert families == sorted((f, r, s) for f, r in [("MTL-Monkey", "1:1"), ("MTL-Monkey", "2:1"), ("MTL-Oracle", "1:1"),
+                                                    ("MTL-Shuffled", "1:1"), ("MTL-Shuffled", "2:1")] for s in (1, 2))
+    assert len(MTLCheckpoint()) == 0
+    for row in MTLModel.to_dicts():
+        assert 0 <= row["test_accuracy"] <= 1 and row["sigma_c"] > 0 and row["sigma_n"] > 0
+        assert row["seed"] == (ResponseSource & row).fetch1("producer_seed")
+    # one evaluation table for every neural model: predictors, Oracle readouts, ten MTL heads
+    kinds = sorted((NeuralModel * NeuralEvaluation).to_arrays("kind").tolist())
+    assert kinds == ["monkey_predictor"] * 2 + ["mtl"] * 10 + ["oracle_readout"] * 2
+    assert len(NeuralEvaluation.Unit()) == 14 * NeuralEvaluation.to_arrays("n_units")[0]
+    assert len(Family & {"experiment": "tiny"}) == 8
+
+
+def test_shuffled_responses_permute_each_unit_of_the_original(tiny_graph):
+    from schemas.responses import PredictedResponses, ResponseSource
+
+    def stacked(producer):
+        key = (ResponseSource & {"producer": producer, "producer_seed": 1}).fetch1("KEY")
+        parts = {r["split"]: np.asarray(r["responses"]) for r in (PredictedResponses.Split & key).to_dicts()}
+        return np.concatenate([parts[s] for s in sorted(parts)])
+
+    original, shuffled = stacked("monkey_predictor"), stacked("shuffled")
+    assert original.shape == shuffled.shape and original.dtype == np.float32
+    assert np.array_equal(np.sort(original, axis=0), np.sort(shuffled, axis=0))
+    assert all(not np.array_equal(original[:, u], shuffled[:, u]) for u in range(original.shape[1]))
+
+
+def test_the_diagram_shows_which_producer_each_family_depends_on(tiny_graph):
+    import datajoint as dj
+
+    from schemas import connection
+    from schemas.mtl import MTLModel
+    from schemas.predictor import MonkeyPredictor
+    from schemas.responses import OracleReadout, PredictedResponses, ResponseSource
+
+    graph = connection.connection().dependencies
+    graph.load()
+    ancestors = nx.ancestors(graph, MTLModel.full_table_name)
+    assert {PredictedResponses.full_table_name, ResponseSource.full_table_name} <= ancestors
+    # each producer feeds its own Part of the response catalog, drawn with its master:
+    # MonkeyPredictor -> ResponseSource.FromPredictor | ResponseSource -> PredictedResponses -> MTLModel
+    for producer, part in ((MonkeyPredictor, ResponseSource.FromPredictor), (OracleReadout, ResponseSource.FromOracle)):
+        assert graph.has_edge(producer.full_table_name, part.full_table_name)
+        assert graph.has_edge(ResponseSource.full_table_name, part.full_table_name)
+    diagram = dj.Diagram(tiny_graph[2][0].schema)
+    for module in tiny_graph[2][1:]:
+        diagram += dj.Diagram(module.schema)
+    edges = [line.strip() for line in diagram.make_mermaid().splitlines() if "-->" in line]
+
+    def drawn(parent, child):
+        return any(e.split(" --> ")[0].endswith(parent) and e.split(" --> ")[1].endswith(child) for e in edges)
+
+    assert drawn("MonkeyPredictor", "ResponseSource_FromPredictor") and drawn("OracleReadout", "ResponseSource_FromOracle")
+    assert drawn("ResponseSource", "PredictedResponses") and drawn("PredictedResponses", "MTLModel")
+
+
+def test_tin_tc_is_made_once_reproducibly_and_every_model_is_evaluated(tiny_graph):
+    from pipeline.corruptions import corrupt_set
+    from pipeline.evaluation import unpack
+    from schemas.corruption import Corruption, CorruptionSet
+    from schemas.evaluation import ClassifierModel, Evaluation
+    from schemas.images import ImageDataset
+
+    source = {"image_dataset": "tiny-tin", "corruption_source": "tin-tc"}
+    assert len(CorruptionSet & source) == 70
+    assert not (CorruptionSet & (Corruption & {"corruption": "glass_blur"}).proj())
+    clean = np.asarray((ImageDataset.Split & source & {"split": "test"}).fetch1("images"))
+    stored = np.asarray((CorruptionSet & source & {"corruption": "zoom_blur", "severity": 3}).fetch1("images"))
+    assert np.array_equal(stored, corrupt_set(clean, "zoom_blur", 3, seed=0, workers=1, progress=False))
+    kinds = sorted(ClassifierModel.to_arrays("kind").tolist())
+    assert kinds == ["baseline"] * 2 + ["mtl"] * 10 + ["oracle"] * 2 + ["oracle_stage1"] * 2
+    assert len(Evaluation & source) == 16 and len(Evaluation.Condition & source) == 16 * 70
+    for row in (Evaluation.Condition & source).to_dicts(limit=20):
+        assert row["accuracy"] == unpack(row["correct"], row["n_images"]).mean()
+
+
+def test_robustness_scores_and_the_regression(tiny_graph):
+    from pipeline.corruptions import TIN_TC
+    from schemas.evaluation import Evaluation
+    from schemas.robustness import Robustness, RobustnessRegression, family_members
+
+    source = {"image_dataset": "tiny-tin", "corruption_source": "tin-tc", "experiment": "tiny"}
+    families = sorted(Robustness.to_arrays("family").tolist())
+    assert families == ["Baseline", "MTL-Monkey", "MTL-Monkey ratio sweep", "MTL-Oracle", "MTL-Shuffled",
+                        "MTL-Shuffled ratio sweep", "Oracle"]
+    baseline = (Robustness & source & {"family": "Baseline"}).fetch1()
+    assert baseline["score"] == pytest.approx(1.0) and baseline["mce"] == pytest.approx(1.0)
+    for row in (Robustness & source).to_dicts():
+        assert row["score_low"] <= row["score"] <= row["score_high"] and row["repetitions"] == 250
+        key = {k: row[k] for k in Robustness.primary_key}
+        assert len(Robustness.PerCorruption & key) == 14 and len(Robustness.PerCategory & key) == 4
+    # the score, recomputed from the accuracies through the DataJoint API
+    def mean_accuracy(family):
+        members, _ = family_members({"experiment": "tiny", "family": family}, "tiny-tin")
+        rows = (Evaluation.Condition & members & {"corruption_source": "tin-tc"}).to_dicts()
+        return {c: np.mean([r["accuracy"] for r in rows if r["corruption"] == c]) for c in TIN_TC}
+
+    base, mtl = mean_accuracy("Baseline"), mean_accuracy("MTL-Monkey")
+    expected = np.mean([mtl[c] / base[c] for c in TIN_TC])
+    assert (Robustness & source & {"family": "MTL-Monkey"}).fetch1("score") == pytest.approx(expected)
+    assert len(Robustness.Member & source & {"family": "MTL-Monkey ratio sweep"}) == 4
+    # the regression of each sweep: robustness ~ clean accuracy + neural FEVe
+    assert sorted(RobustnessRegression.to_arrays("family").tolist()) == ["MTL-Monkey ratio sweep", "MTL-Shuffled ratio sweep"]
+    for row in RobustnessRegression.to_dicts():
+        assert row["n_models"] == 4
+        assert sorted((RobustnessRegression.Term & row).to_arrays("term").tolist()) == ["clean_accuracy", "intercept", "neural"]
+
+
+def test_readme_sql_matches_the_datajoint_api(tiny_graph):
+    from pathlib import Path
+
+    from populate import queries
+    from schemas.evaluation import ClassifierModel, Evaluation
+    from schemas.robustness import Robustness
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for name in queries.QUERIES:
+        assert queries.render(name) in readme, f"README lacks the query {name!r}"
+    params = {"experiment": "tiny", "source": "tin-tc"}
+    rows = queries.run("robustness per family", **params)
+    api = (Robustness & {"experiment": "tiny", "corruption_source": "tin-tc"}).to_dicts(order_by="family")
+    assert [r[0] for r in rows] == [a["family"] for a in api]
+    assert [float(r[1]) for r in rows] == pytest.approx([a["score"] for a in api])
+    categories = queries.run("robustness per family and category", **params)
+    assert len(categories) == 4 * len(api)
+    per_severity = queries.run("accuracy per severity", **params)
+    conditions = (ClassifierModel * Evaluation.Condition & {"corruption_source": "tin-tc"}).to_dicts()
+    for kind, severity, accuracy, count in per_severity:
+        chosen = [c["accuracy"] for c in conditions if c["kind"] == kind and c["severity"] == severity]
+        assert int(count) == len(chosen) and float(accuracy) == pytest.approx(np.mean(chosen))
+
+
+def test_tiny_imagenet_c_import_is_a_corruption_source_that_evaluations_name(tiny_graph, tmp_path, python, worker_env):
+    import subprocess
+
+    from pipeline.images.tin_c import write_tiny_imagenet_c
+    from schemas.corruption import CorruptionSource
+    from schemas.evaluation import ClassifierModel, Evaluation
+    from schemas.images import ImageDataset
+
+    from .helpers import REPO
+
+    test = (ImageDataset.Split & {"image_dataset": "tiny-tin", "split": "test"}).fetch1()
+    wnids = (ImageDataset.Class & {"image_dataset": "tiny-tin"}).to_arrays("wnid", order_by="class_index").tolist()
+    root = write_tiny_imagenet_c(tmp_path / "Tiny-ImageNet-C", np.asarray(test["images"]), np.asarray(test["labels"]),
+                                 wnids, ["fog", "pixelate"], [1, 2])
+    bad = tmp_path / "bad"
+    (bad / "sparkle" / "1").mkdir(parents=True)
+
+    def cli(path, name):
+        return subprocess.run([python, "-m", "populate", "ingest", "tiny-imagenet-c", str(path), "--name", name,
+                               "--image-dataset", "tiny-tin"], cwd=REPO, env=worker_env, capture_output=True, text=True, timeout=300)
+
+    out = cli(bad, "broken")
+    assert out.returncode == 2 and "sparkle" in out.stderr and "Traceback" not in out.stderr
+    assert not (CorruptionSource & {"corruption_source": "broken"})
+    out = cli(root, "tic")
+    assert out.returncode == 0, out.stderr
+    source = {"image_dataset": "tiny-tin", "corruption_source": "tic"}
+    assert (CorruptionSource & source).fetch1("kind") == "tiny-imagenet-c"
+    assert len(CorruptionSource.Imported & source) == 4
+    baselines = (ClassifierModel & {"kind": "baseline"}).proj()
+    assert Evaluation.populate(baselines, source)["success_count"] == 2
+    assert len(Evaluation.Condition & source) == 2 * 4
