@@ -22,13 +22,17 @@ def accuracies(correct: np.ndarray, image_weights: np.ndarray | None = None) -> 
 
 
 def per_corruption_ratio(model_acc: np.ndarray, baseline_acc: np.ndarray) -> np.ndarray:
-    """(C,) mean over seeds and severities of the model's accuracy over the Baseline's."""
-    return np.asarray(model_acc).mean(axis=(0, 2)) / np.asarray(baseline_acc).mean(axis=(0, 2))
+    """(C,) mean over seeds and severities of the model's accuracy over the Baseline's
+    (NaN where the Baseline's mean accuracy is 0: the ratio is undefined)."""
+    base = np.asarray(baseline_acc).mean(axis=(0, 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(base > 0, np.asarray(model_acc).mean(axis=(0, 2)) / np.where(base > 0, base, 1), np.nan)
 
 
 def robustness_score(model_acc: np.ndarray, baseline_acc: np.ndarray) -> float:
-    """The paper's score from (seeds, C, S) accuracies of a family and of the Baseline family."""
-    return float(per_corruption_ratio(model_acc, baseline_acc).mean())
+    """The paper's score from (seeds, C, S) accuracies of a family and of the Baseline family
+    (corruptions with an undefined ratio are left out)."""
+    return float(np.nanmean(per_corruption_ratio(model_acc, baseline_acc)))
 
 
 def mean_corruption_error(model_acc: np.ndarray, baseline_acc: np.ndarray) -> tuple[float, np.ndarray]:
@@ -62,15 +66,24 @@ def bootstrap(model_correct: np.ndarray, baseline_correct: np.ndarray, groups: d
         b = rng.integers(0, baseline_correct.shape[0], baseline_correct.shape[0])
         ratio = per_corruption_ratio(accuracies(model_correct[m], weights), accuracies(baseline_correct[b], weights))
         ratios.append(ratio)
-        scores.append(ratio.mean())
+        scores.append(np.nanmean(ratio) if np.isfinite(ratio).any() else np.nan)
     ratios = np.array(ratios)
     return {"score": np.array(scores), "corruption": ratios,
-            "group": {name: ratios[:, idx].mean(1) for name, idx in groups.items()}}
+            "group": {name: _nanmean_rows(ratios[:, idx]) for name, idx in groups.items()}}
+
+
+def _nanmean_rows(values: np.ndarray) -> np.ndarray:
+    finite = np.isfinite(values)
+    with np.errstate(invalid="ignore"):
+        return np.where(finite.any(1), np.nansum(values, 1) / np.maximum(finite.sum(1), 1), np.nan)
 
 
 def interval(samples: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
     """(lower, upper) percentile interval and the standard deviation of bootstrap samples."""
     samples = np.asarray(samples, dtype=np.float64)
+    samples = samples[np.isfinite(samples)]
+    if len(samples) == 0:
+        return float("nan"), float("nan"), float("nan")
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(samples, [tail, 100 - tail])
     return float(low), float(high), float(samples.std(ddof=1)) if len(samples) > 1 else 0.0

@@ -80,7 +80,7 @@ class Robustness(dj.Computed):
     ---
     reference_family : varchar(32)      # the Baseline family compared with
     n_models : int32                    # models pooled (seeds; for a sweep, ratios x seeds)
-    n_corruptions : int32               # corruptions scored (TIN-TC corruptions the source has)
+    n_corruptions : int32               # corruptions scored (TIN-TC corruptions the source has, where the Baseline's accuracy is above 0)
     score : float64                     # (1/C) sum_c mean_acc_c(family) / mean_acc_c(Baseline)
     score_low : float64                 # 2.5th percentile of the bootstrap
     score_high : float64                # 97.5th percentile of the bootstrap
@@ -89,7 +89,7 @@ class Robustness(dj.Computed):
     bootstrap_seed : int32              # seed of the bootstrap
     mean_corruption_accuracy : float64  # mean accuracy over models, corruptions and severities (0-1)
     clean_accuracy : float64            # mean clean test accuracy of the models (0-1)
-    mce : float64                       # mean corruption error relative to the Baseline family (Baseline = 1)
+    mce = null : float64                # mean corruption error relative to the Baseline family (Baseline = 1)
     """
 
     class PerCorruption(dj.Part):
@@ -99,10 +99,10 @@ class Robustness(dj.Computed):
         -> Corruption
         ---
         accuracy : float64              # mean accuracy over severities and models (0-1)
-        ratio : float64                 # accuracy over the Baseline family's
-        ratio_low : float64             # 2.5th percentile of the bootstrap
-        ratio_high : float64            # 97.5th percentile of the bootstrap
-        ce : float64                    # corruption error relative to the Baseline (summed over severities)
+        ratio = null : float64          # accuracy over the Baseline family's (null where the Baseline's is 0)
+        ratio_low = null : float64      # 2.5th percentile of the bootstrap
+        ratio_high = null : float64     # 97.5th percentile of the bootstrap
+        ce = null : float64             # corruption error relative to the Baseline (summed over severities)
         """
 
     class PerCategory(dj.Part):
@@ -111,9 +111,9 @@ class Robustness(dj.Computed):
         -> master
         category : varchar(8)           # noise, blur, weather or digital
         ---
-        score : float64                 # mean ratio over the category's corruptions
-        score_low : float64             # 2.5th percentile of the bootstrap
-        score_high : float64            # 97.5th percentile of the bootstrap
+        score = null : float64          # mean ratio over the category's corruptions
+        score_low = null : float64      # 2.5th percentile of the bootstrap
+        score_high = null : float64     # 97.5th percentile of the bootstrap
         """
 
     class Member(dj.Part):
@@ -154,24 +154,26 @@ class Robustness(dj.Computed):
             groups.setdefault(category_of(c), []).append(i)
         boot = rb.bootstrap(model_correct, base_correct, groups, repetitions=REPETITIONS, seed=BOOTSTRAP_SEED)
         low, high, std = rb.interval(boot["score"])
-        mce, ce = rb.mean_corruption_error(model_acc, base_acc)
-        ratios = rb.per_corruption_ratio(model_acc, base_acc)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mce, ce = rb.mean_corruption_error(model_acc, base_acc)
+        ratios = rb.per_corruption_ratio(model_acc, base_acc)  # NaN where the Baseline's accuracy is 0
         clean = [(Evaluation & {**m, **source}).fetch1("clean_accuracy") for m in members]
         master = {**key, "reference_family": reference, "n_models": len(members), "n_corruptions": len(corruptions),
-                  "score": float(ratios.mean()), "score_low": low, "score_high": high, "score_std": std,
+                  "score": float(np.nanmean(ratios)), "score_low": low, "score_high": high, "score_std": std,
                   "repetitions": REPETITIONS, "bootstrap_seed": BOOTSTRAP_SEED,
-                  "mean_corruption_accuracy": float(model_acc.mean()), "clean_accuracy": float(np.mean(clean)), "mce": mce}
+                  "mean_corruption_accuracy": float(model_acc.mean()), "clean_accuracy": float(np.mean(clean)), "mce": _nullable(np.nanmean(np.where(np.isfinite(ce), ce, np.nan)))}
         per_corruption = []
         for i, c in enumerate(corruptions):
             c_low, c_high, _ = rb.interval(boot["corruption"][:, i])
-            per_corruption.append({**key, "corruption": c, "accuracy": float(model_acc[:, i].mean()), "ratio": float(ratios[i]),
-                                   "ratio_low": c_low, "ratio_high": c_high, "ce": float(ce[i])})
+            per_corruption.append({**key, "corruption": c, "accuracy": float(model_acc[:, i].mean()), "ratio": _nullable(ratios[i]),
+                                   "ratio_low": _nullable(c_low), "ratio_high": _nullable(c_high), "ce": _nullable(ce[i])})
         categories = []
         for name, idx in groups.items():
             g_low, g_high, _ = rb.interval(boot["group"][name])
-            categories.append({**key, "category": name, "score": float(ratios[idx].mean()), "score_low": g_low, "score_high": g_high})
+            categories.append({**key, "category": name, "score": _nullable(np.nanmean(ratios[idx])),
+                               "score_low": _nullable(g_low), "score_high": _nullable(g_high)})
         member_rows = [{**key, "classifier_id": m["classifier_id"],
-                        "robustness": rb.robustness_score(model_acc[j : j + 1], base_acc),
+                        "robustness": float(np.nanmean(rb.per_corruption_ratio(model_acc[j : j + 1], base_acc))),
                         "clean_accuracy": float(clean[j]), "mean_corruption_accuracy": float(model_acc[j].mean())}
                        for j, m in enumerate(members)]
         return master, per_corruption, categories, member_rows
@@ -181,6 +183,12 @@ class Robustness(dj.Computed):
         self.PerCorruption.insert(per_corruption)
         self.PerCategory.insert(categories)
         self.Member.insert(member_rows)
+
+
+def _nullable(value) -> float | None:
+    """MySQL cannot store NaN: undefined numbers are NULL."""
+    value = float(value)
+    return value if np.isfinite(value) else None
 
 
 def _neural_fev(member: dict) -> float | None:
@@ -230,10 +238,10 @@ class RobustnessRegression(dj.Computed):
     def key_source(self):
         sweeps = Family & "kind in ('mtl_monkey', 'mtl_shuffled')"
         ready = []
-        for key in (Robustness & sweeps.proj()).to_dicts():
+        for key in (Robustness & sweeps.proj()).keys():
             members = (Robustness.Member & key).to_dicts()
             if len(members) > 3 and all(_neural_fev(m) is not None for m in members):
-                ready.append({k: key[k] for k in Robustness.primary_key})
+                ready.append(key)
         return Robustness.proj() & ready
 
     def make_fetch(self, key):

@@ -85,3 +85,9 @@ def test_tiny_imagenet_c_layout_round_trip_and_bad_folders(tmp_path):
     (root / "fog" / "9").mkdir()
     with pytest.raises(ImageFormatError, match="severity"):
         read_tiny_imagenet_c(root, ["n01", "n02"])
+
+
+def test_a_corruption_the_baseline_never_gets_right_is_left_out():
+    baseline = np.array([[[0.5, 0.5], [0.0, 0.0]]])
+    model = np.array([[[0.6, 0.4], [0.2, 0.1]]])
+    assert robustness_score(model, baseline) == pytest.approx(1.0)  # only the first corruption counts
