@@ -107,8 +107,9 @@ def _user_errors() -> tuple[type[Exception], ...]:
     try:
         from schemas.images import ImageIngestError
         from schemas.recording import IngestError
+        from schemas.saliency import SaliencyIngestError
 
-        errors += [IngestError, ImageIngestError]
+        errors += [IngestError, ImageIngestError, SaliencyIngestError]
     except Exception:  # the database may be unreachable; then there are no ingest errors to catch
         pass
     return tuple(errors)

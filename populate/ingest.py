@@ -73,6 +73,13 @@ def tiny_imagenet_c(args) -> int:
     return 0
 
 
+def saliency_images(args) -> int:
+    from schemas.saliency import SaliencyImageSet
+
+    print(json.dumps(SaliencyImageSet.ingest_folder(args.path, args.name)))
+    return 0
+
+
 def add_parser(sub) -> None:
     parser = sub.add_parser("ingest", help="import data (all or nothing)")
     kinds = parser.add_subparsers(dest="kind", required=True)
@@ -101,3 +108,8 @@ def add_parser(sub) -> None:
     p.add_argument("--name", required=True, help="name of the corruption source, e.g. tiny-imagenet-c")
     p.add_argument("--image-dataset", help="the image dataset whose classes (wnids) it uses (default: the only one)")
     p.set_defaults(func=tiny_imagenet_c)
+
+    p = kinds.add_parser("saliency-images", help="import a folder of natural images (jpg, png) for the saliency analysis")
+    p.add_argument("path", help="folder of images; each becomes grayscale, centre-cropped to a square")
+    p.add_argument("--name", required=True, help="name of the saliency image set")
+    p.set_defaults(func=saliency_images)

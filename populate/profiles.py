@@ -34,6 +34,7 @@ PROFILES = {
             "batch_ratio": "1:1",
             "sweep": ["1:3", "3:1"],  # reduced; the paper profile has all 12
         },
+        "reconstruction": {"noisy_targets": 3, "natural_targets": 4, "steps": 200},
     },
     # for the integration tests: every stage, as small as it runs
     "tiny": {
@@ -53,6 +54,7 @@ PROFILES = {
             "batch_ratio": "1:1",
             "sweep": ["2:1"],
         },
+        "reconstruction": {"noisy_targets": 2, "natural_targets": 2, "steps": 10},
     },
     "paper": {
         "seeds": [1, 2, 3, 4, 5],
@@ -83,6 +85,9 @@ PROFILES = {
             "batch_ratio": "1:1",
             "sweep": ["1:15", "1:10", "1:7", "1:5", "1:4", "1:3", "1:2", "1:1", "2:1", "3:1", "4:1", "5:1"],
         },
+        # the paper: 8000 steps; SGD lr 5 for MTL models, Adam lr 0.01 for the Baseline and Oracle;
+        # 70 ImageNet scenes for saliency (import them with: python -m populate ingest saliency-images)
+        "reconstruction": {"noisy_targets": 10, "natural_targets": 70, "steps": 8000},
     },
 }
 
@@ -138,13 +143,40 @@ def register(name: str) -> dict:
               for r in dict.fromkeys([mtl["batch_ratio"], *mtl["sweep"]])}
     entries["mtl_ratios"] = ratios
     entries["families"] = register_families(name, spec, entries)
-    if spec["image_set"].get("name"):
-        from schemas.corruption import CorruptionSource
-        from schemas.images import ImageDataset
+    image_set = spec["image_set"]["name"]
+    from schemas.images import ImageDataset
 
-        if ImageDataset & {"image_dataset": spec["image_set"]["name"]}:
-            entries["corruption_source"] = CorruptionSource.tin_tc(spec["image_set"]["name"])
+    if ImageDataset & {"image_dataset": image_set}:
+        entries.update(register_analysis(name, spec, image_set))
     return entries
+
+
+def register_analysis(name: str, spec: dict, image_set: str) -> dict:
+    """TIN-TC, the saliency images and model, reconstruction methods and target sets."""
+    from schemas.corruption import CorruptionSource
+    from schemas.reconstruction import ReconstructionMethod, TargetSet
+    from schemas.saliency import SaliencyImageSet, SaliencyModel
+
+    source = CorruptionSource.tin_tc(image_set)
+    settings = spec["reconstruction"]
+    saliency_set = SaliencyImageSet.ingest_skimage()["saliency_set"]
+    SaliencyModel.insert1(SaliencyModel.SPECTRAL_RESIDUAL, skip_duplicates=True)
+    steps = settings["steps"]
+    suffix = "" if steps == 8000 else f"-{steps}"
+    methods = [
+        {"method": f"sgd-lr5{suffix}", "optimizer": "sgd", "lr": 5.0, "steps": steps, "layer": "conv3_1", "for_models": "mtl"},
+        {"method": f"adam-lr0.01{suffix}", "optimizer": "adam", "lr": 0.01, "steps": steps, "layer": "conv3_1",
+         "for_models": "baseline_oracle"},
+    ]
+    ReconstructionMethod.insert(methods, skip_duplicates=True)
+    TargetSet.insert([
+        {"image_dataset": image_set, "target_set": "noisy-test", "kind": "noisy_test", "n_images": settings["noisy_targets"],
+         "corruption_source": source["corruption_source"], "saliency_set": None},
+        {"image_dataset": image_set, "target_set": "saliency", "kind": "natural", "n_images": settings["natural_targets"],
+         "corruption_source": "", "saliency_set": saliency_set},
+    ], skip_duplicates=True)
+    return {"corruption_source": source, "reconstruction_methods": [m["method"] for m in methods],
+            "saliency_set": saliency_set}
 
 
 def register_families(name: str, spec: dict, entries: dict) -> list[str]:

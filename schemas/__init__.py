@@ -32,6 +32,8 @@ STAGES = (
     "schemas.neural",
     "schemas.evaluation",
     "schemas.robustness",
+    "schemas.saliency",
+    "schemas.reconstruction",
 )
 
 

@@ -186,3 +186,39 @@ def test_tiny_imagenet_c_import_is_a_corruption_source_that_evaluations_name(tin
     baselines = (ClassifierModel & {"kind": "baseline"}).proj()
     assert Evaluation.populate(baselines, source)["success_count"] == 2
     assert len(Evaluation.Condition & source) == 2 * 4
+
+
+def test_reconstructions_controls_saliency_and_norm_ratios(tiny_graph):
+    from schemas.evaluation import ClassifierModel
+    from schemas.reconstruction import (NormConstraint, Reconstruction, ReconstructionTarget, SaliencyNormRatio,
+                                        SpectralControl)
+    from schemas.saliency import SKIMAGE_SCENES, SaliencyMap
+
+    assert len(ReconstructionTarget()) == 2 and len(ReconstructionTarget.Image()) == 4
+    reconstructable = len(ClassifierModel & "kind in ('baseline', 'oracle', 'mtl')")
+    assert len(Reconstruction()) == 2 * reconstructable  # each model: noisy and natural targets
+    norms = NormConstraint.to_arrays("norm").tolist()
+    assert len(Reconstruction.Image()) == len(Reconstruction()) * 2 * len(norms)
+    methods = dict(zip(*(Reconstruction * ClassifierModel).to_arrays("kind", "method")))
+    assert methods["mtl"].startswith("sgd-lr5") and methods["baseline"].startswith("adam-lr0.01")
+    for row in Reconstruction.Image.to_dicts(limit=40):
+        assert row["achieved_norm"] <= row["norm"] + 1e-3 and np.asarray(row["reconstruction"]).shape == (64, 64)
+    assert len(SpectralControl.Image()) == len(Reconstruction.Image())
+    assert len(SaliencyMap.Image()) == len(SKIMAGE_SCENES)
+    for row in SaliencyMap.Image.to_dicts():
+        density = np.asarray(row["density"])
+        assert np.asarray(row["mask"]).dtype == bool and density.sum() == pytest.approx(1.0, abs=1e-4)
+    assert len(SaliencyNormRatio()) == reconstructable  # the natural target set, one saliency model
+    for row in SaliencyNormRatio.Image.to_dicts():
+        assert 0 <= row["rho_original"] <= 1 and 0 <= row["rho_reconstruction"] <= 1
+        assert row["ratio"] == pytest.approx((row["rho_reconstruction"] - row["rho_original"]) / (1 - row["rho_original"]))
+
+
+def test_deepgaze_without_weights_fails_and_says_why(tiny_graph):
+    from schemas.saliency import SaliencyMap, SaliencyModel
+
+    SaliencyModel.insert1({"saliency_model": "deepgaze2", "kind": "deepgaze2", "weights_path": "/nonexistent/deepgaze2.pt"})
+    result = SaliencyMap.populate({"saliency_model": "deepgaze2"}, reserve_jobs=True, suppress_errors=True)
+    assert result["success_count"] == 0 and len(result["error_list"]) == 1
+    assert "weights file" in str(result["error_list"][0][1])
+    assert not (SaliencyMap & {"saliency_model": "deepgaze2"})
