@@ -13,6 +13,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:
+    sys.path.insert(0, str(HERE))
     results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.node()} {platform.machine()} {platform.processor()}"}
     for path in sorted(HERE.glob("*.py")):
         if path.name == "run.py":
@@ -20,6 +21,8 @@ def main() -> None:
         spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
+        if not hasattr(module, "main"):  # a helper module (flops.py)
+            continue
         print(f"== {path.name}", file=sys.stderr)
         results[path.stem] = module.main()
     (HERE / "results.json").write_text(json.dumps(results, indent=2))

@@ -74,9 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="report only")
     p.set_defaults(func=_gc)
 
-    from . import ingest
+    from . import ingest, report
 
     ingest.add_parser(sub)
+    report.add_parser(sub)
 
     p = sub.add_parser("demo", help="run the demo on the embedded default")
     p.set_defaults(func=_demo)

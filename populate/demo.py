@@ -97,11 +97,33 @@ def main(args) -> int:
         print(f"  {row['table']:32} done {row['done']:>4}  pending {row['pending']:>4}  errors {row['errors']:>3}")
     print_neural_results(dataset)
     print_classifier_results(image_set)
+    print_robustness("demo")
+    from . import report
+
+    outdir = connection.pipeline_home() / "report"
+    written = report.write_report(outdir, experiment="demo")
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s.")
     print(
+        f"Report (figures 3A-C, 5, 7 and the neural table): {written['index']}\n"
         "Query the results from Python:\n"
-        "  from schemas.neural import NeuralEvaluation, NeuralModel\n"
-        "  (NeuralModel * NeuralEvaluation & {'neural_dataset': 'virtual-demo'}).to_pandas()\n"
-        "or see every table's state with:  .venv/bin/python -m populate status"
+        "  from schemas.robustness import Robustness\n"
+        "  (Robustness & {'experiment': 'demo'}).to_pandas()\n"
+        "or in SQL (see README, 'SQL over the results'), or see every table's state with:\n"
+        "  .venv/bin/python -m populate status"
     )
     return 0
+
+
+def print_robustness(experiment: str) -> None:
+    from schemas.robustness import Robustness, RobustnessRegression
+
+    rows = (Robustness & {"experiment": experiment}).to_dicts(order_by="family")
+    if not rows:
+        return
+    print(f"\nRobustness on TIN-TC against the Baseline family ({experiment} profile; 95% bootstrap intervals):")
+    for r in rows:
+        print(f"  {r['family']:26} {r['score']:.3f} [{r['score_low']:.3f}, {r['score_high']:.3f}]  "
+              f"clean {r['clean_accuracy']:.3f}  corrupted {r['mean_corruption_accuracy']:.3f}  models {r['n_models']}")
+    for r in (RobustnessRegression & {"experiment": experiment}).to_dicts(order_by="family"):
+        term = (RobustnessRegression.Term & {k: r[k] for k in RobustnessRegression.primary_key} & {"term": "neural"}).fetch1()
+        print(f"  regression {r['family']}: b_neural {term['coefficient']:.3f} (p {term['p']:.3g}), n {r['n_models']}")

@@ -77,7 +77,7 @@ def run_worker(
     display_progress: bool = True,
 ) -> dict:
     """Populate until done (or stopped); return a summary of what this worker did."""
-    from schemas import catalog, jobs, load_all, stop
+    from schemas import catalog, connection, jobs, load_all, stop
     from schemas.storage import collect_garbage, pipeline_schemas
 
     signal.signal(signal.SIGTERM, stop.request_stop)
@@ -109,6 +109,16 @@ def run_worker(
             except SystemExit:
                 # populate's own SIGTERM handler, or a trainer that stopped at its checkpoint
                 stop.request_stop()
+                break
+            except Exception as err:
+                if not connection.is_connection_lost(err):
+                    raise
+                # the server went away (a restart): reconnect and go on; recovery re-queues
+                # the reservation this worker held, and training resumes from its checkpoint
+                log.warning("%s: lost the database connection (%s); reconnecting", table.__name__, err)
+                connection.reconnect()
+                last_maintenance = -float("inf")
+                progressed += 1
                 break
             summary["done"][table.__name__] += result["success_count"]
             summary["errors"][table.__name__] += len(result["error_list"])

@@ -236,6 +236,53 @@ def retry_transient(action, attempts: int = 5, pause_s: float = 0.2):
             time.sleep(pause_s * (2**attempt) * (0.5 + random.random()))
 
 
+def reconnect(wait_s: float = 300.0) -> None:
+    """Re-open the connection after the server went away (a restart), waiting until it is back."""
+    import time
+
+    global _session_prepared
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            conn = dj.conn()
+            conn.connect()
+            _session_prepared = None  # session settings (isolation level) are per connection
+            connection()
+            conn.query("SELECT 1")
+            log.warning("reconnected to the database")
+            return
+        except Exception as err:  # the server is still down
+            if time.monotonic() > deadline:
+                raise dj.errors.LostConnectionError(f"the database did not come back within {wait_s:.0f} s: {err}") from err
+            time.sleep(1.0)
+
+
+_LOST = ("Lost connection", "server closed the connection", "connection already closed", "Server connection lost",
+         "Can't connect", "terminating connection", "MySQL server has gone away", "Connection refused")
+
+
+def is_connection_lost(error: BaseException) -> bool:
+    """Whether ``error`` says the server connection is gone (a restart), on any driver."""
+    if isinstance(error, dj.errors.LostConnectionError):
+        return True
+    names = {type(e).__name__ for e in (error, error.__cause__, error.__context__) if e is not None}
+    return bool(names & {"OperationalError", "InterfaceError"}) and any(m in str(error) for m in _LOST) or (
+        "InterfaceError" in names and str(error) in ("(0, '')", "")
+    )
+
+
+def retry_lost_connection(action, wait_s: float = 300.0):
+    """Run ``action()``; if the server connection was lost, reconnect (waiting for the server)
+    and run it once more. For short, idempotent steps (checkpoint writes, job bookkeeping)."""
+    try:
+        return action()
+    except Exception as err:
+        if not is_connection_lost(err):
+            raise
+        reconnect(wait_s)
+        return action()
+
+
 def backend() -> str:
     """'postgresql' or 'mysql' (MariaDB reports as mysql)."""
     configure()

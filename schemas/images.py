@@ -77,15 +77,27 @@ class ImageDataset(dj.Manual):
                                  "split_seed": int(row["split_seed"])}
 
     def build(self, key, seed: int | None = None) -> dict:
-        """uint8 tensors per split, labels, class count and pixel statistics."""
+        """uint8 tensors per split, labels, class count and pixel statistics.
+
+        A worker loads the same dataset for many jobs (every evaluation and reconstruction
+        rebuilds a model from it), so the last one read is kept in memory. It is keyed by
+        name and import time: an imported dataset never changes, and a re-import under the
+        same name has a new time.
+        """
         key = {"image_dataset": (ImageDataset & key).fetch1("image_dataset")}
         row = (ImageDataset & key).fetch1()
-        data = {"n_classes": int(row["n_classes"]), "image_mean": float(row["pixel_mean"]),
-                "image_std": float(row["pixel_std"])}
-        for split in (ImageDataset.Split & key).to_dicts():
-            data[split["split"]] = (torch.from_numpy(np.asarray(split["images"])),
-                                    torch.from_numpy(np.asarray(split["labels"]).astype(np.int64)))
-        return data
+        cache_key = (self.full_table_name, row["image_dataset"], str(row["imported_at"]))
+        if _BUILT.get("key") != cache_key:
+            data = {"n_classes": int(row["n_classes"]), "image_mean": float(row["pixel_mean"]),
+                    "image_std": float(row["pixel_std"])}
+            for split in (ImageDataset.Split & key).to_dicts():
+                data[split["split"]] = (torch.from_numpy(np.asarray(split["images"])),
+                                        torch.from_numpy(np.asarray(split["labels"]).astype(np.int64)))
+            _BUILT.update(key=cache_key, data=data)
+        return dict(_BUILT["data"])  # a new dict: callers may add entries; the tensors are shared, read only
+
+
+_BUILT: dict = {}
 
 
 def ingest_image_set(image_set: ImageSet, name: str, source_path: str | Path, validation_fraction: float, split_seed: int) -> dict:

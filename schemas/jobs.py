@@ -81,7 +81,12 @@ def recover(table, orphan_timeout: float = 24 * 3600) -> dict:
                 (jobs & jobs._get_pk(job)).delete_quick()
                 released["dead"] += 1
     released["stopped"] = (jobs & _not_the_jobs_fault(transient=True)).delete_quick(get_count=True)
-    released["orphaned"] = jobs.refresh(orphan_timeout=orphan_timeout, delay=-1)["orphaned"]
+    if live is None:
+        # only where liveness cannot be seen: a reservation older than the timeout counts as
+        # lost (where it can be seen, a live worker's long job must keep its reservation)
+        released["orphaned"] = jobs.refresh(orphan_timeout=orphan_timeout, delay=-1)["orphaned"]
+    else:
+        jobs.refresh(delay=-1)
     if any(released.values()):
         log.info("%s: re-queued %s", table.__name__, released)
     return released

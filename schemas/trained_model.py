@@ -37,7 +37,7 @@ from pipeline.device import choose_device
 from pipeline.training.checkpoint import Checkpointer, TrainingInterrupted, deserialise
 
 from . import stop
-from .connection import connection, pipeline_home, retry_transient
+from .connection import connection, pipeline_home, retry_lost_connection, retry_transient
 
 
 def _parent_lines(parents: tuple[str, ...]) -> str:
@@ -79,24 +79,32 @@ class TableCheckpointer(Checkpointer):
         try:
             path = tmp / "checkpoint.pt"
             path.write_bytes(data)
-            conn = connection()
-            old = self._row().fetch1("state") if self._row() else None
 
-            def replace():
-                with conn.transaction:
-                    self._row().delete_quick()
-                    self.table.insert1({**self.key, "epoch": epoch, "state": str(path)})
+            def save():
+                conn = connection()
+                old = self._row().fetch1("state") if self._row() else None
 
-            retry_transient(replace)
+                def replace():
+                    with conn.transaction:
+                        self._row().delete_quick()
+                        self.table.insert1({**self.key, "epoch": epoch, "state": str(path)})
+
+                retry_transient(replace)
+                return old
+
+            # training holds no transaction, so a server restart between checkpoints only
+            # costs a reconnect here
+            old = retry_lost_connection(save)
             if old is not None:
                 old.fs.rm(old.full_path)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
     def _read(self) -> bytes | None:
-        if not self._row():
-            return None
-        return self._row().fetch1("state").read()
+        def read():
+            return self._row().fetch1("state").read() if self._row() else None
+
+        return retry_lost_connection(read)
 
     def saved_epoch(self) -> int | None:
         return self._row().fetch1("epoch") if self._row() else None
@@ -181,6 +189,11 @@ class TrainedModelBase(dj.Computed):
 
     def make_insert(self, key, score, output, weights, record):
         try:
+            if self & self._job_key(key):
+                # another worker finished the same job first (its reservation was taken for
+                # lost): the result is there; this copy is dropped
+                (self.checkpoint_table() & self._job_key(key)).delete_quick()
+                return
             missing = [f for f in self.result_fields if f not in output]
             if missing:
                 raise KeyError(f"{type(self).__name__}: the trainer's output lacks {missing}")

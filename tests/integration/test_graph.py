@@ -222,3 +222,88 @@ def test_deepgaze_without_weights_fails_and_says_why(tiny_graph):
     assert result["success_count"] == 0 and len(result["error_list"]) == 1
     assert "weights file" in str(result["error_list"][0][1])
     assert not (SaliencyMap & {"saliency_model": "deepgaze2"})
+
+
+def test_report_figures_exist_and_match_the_database(tiny_graph, tmp_path):
+    from populate.report import write_report
+    from schemas.evaluation import ClassifierModel
+    from schemas.neural import NeuralEvaluation, NeuralModel
+    from schemas.reconstruction import Reconstruction, SaliencyNormRatio
+    from schemas.robustness import Robustness, RobustnessRegression
+
+    report = write_report(tmp_path / "report", experiment="tiny")
+    index = tmp_path / "report" / "index.html"
+    assert report["index"] == str(index) and index.stat().st_size > 0
+    names = ["fig3a_categories", "fig3b_overall", "fig3c_regression", "fig5_reconstructions", "fig7_saliency"]
+    assert sorted(report["figures"]) == sorted(names) and not report["skipped"]
+    text = index.read_text()
+    for name in names:
+        path = tmp_path / "report" / f"{name}.png"
+        assert report["figures"][name]["path"] == str(path) and path.stat().st_size > 1000 and f"{name}.png" in text
+    assert "virtual-tiny (virtual monkey)" in text and "experiment tiny" in text
+    values = {name: report["figures"][name]["values"] for name in names}
+    source = {"experiment": "tiny", "corruption_source": "tin-tc"}
+
+    def main(rows):
+        return [r for r in rows if not r["family"].endswith("ratio sweep")]
+
+    assert values["fig3b_overall"] == pytest.approx({r["family"]: r["score"] for r in main((Robustness & source).to_dicts())})
+    assert values["fig3a_categories"] == pytest.approx(
+        {f"{r['family']}/{r['category']}": r["score"] for r in main((Robustness.PerCategory & source).to_dicts())
+         if r["score"] is not None})
+    for family, fit in values["fig3c_regression"].items():
+        key = {**source, "image_dataset": "tiny-tin", "family": family}
+        neural = (RobustnessRegression.Term & key & {"term": "neural"}).fetch1()
+        assert (fit["b_neural"], fit["p"]) == pytest.approx((neural["coefficient"], neural["p"]))
+        assert sorted(fit["neural"]) == pytest.approx(sorted((RobustnessRegression.Member & key).to_arrays("neural").tolist()))
+    assert sorted(values["fig3c_regression"]) == ["MTL-Monkey ratio sweep", "MTL-Shuffled ratio sweep"]
+    # one row per family, its seed-1 model; every norm's reconstruction of noisy target 0
+    rows = values["fig5_reconstructions"]
+    assert sorted(rows) == ["Baseline", "MTL-Monkey", "MTL-Oracle", "MTL-Shuffled", "Oracle"]
+    for family, row in rows.items():
+        model = {"image_dataset": "tiny-tin", "classifier_id": row["classifier_id"]}
+        assert (ClassifierModel & model).fetch1("seed") == 1 == row["seed"]
+        stored = (Reconstruction.Image & model & {"target_set": "noisy-test", "target_index": 0}).to_dicts()
+        assert row["achieved_norm"] == pytest.approx({f"{r['norm']:g}": r["achieved_norm"] for r in stored})
+    # Figure 7: MTL-Monkey's ratios against the Oracle's, the Baseline's and its own controls
+    ids = {f: row["classifier_id"] for f, row in rows.items()}
+
+    def ratio(family, attr, norm):
+        key = {"image_dataset": "tiny-tin", "classifier_id": ids[family], "target_set": "saliency", "norm": float(norm)}
+        return (SaliencyNormRatio.Image & key).to_arrays(attr, order_by="target_index").tolist()
+
+    for norm, panel in values["fig7_saliency"].items():
+        assert panel["Oracle"]["x"] == pytest.approx(ratio("Oracle", "ratio", norm))
+        assert panel["Baseline"]["x"] == pytest.approx(ratio("Baseline", "ratio", norm))
+        assert panel["MTL-Monkey control"]["x"] == pytest.approx(ratio("MTL-Monkey", "ratio_control", norm))
+        assert panel["Oracle"]["y"] == pytest.approx(ratio("MTL-Monkey", "ratio", norm)) and len(panel["Oracle"]["y"]) == 2
+    # the neural table: every evaluated model, the Monkey Predictors with their virtual ceiling
+    neural = {r["neural_model_id"]: r for r in report["data"]["neural"]}
+    stored = (NeuralModel * NeuralEvaluation).to_dicts()
+    assert sorted(neural) == sorted(r["neural_model_id"] for r in stored)
+    for r in stored:
+        for attr in ("test_corr", "fev_e", "ceiling", "fraction_of_ceiling"):
+            assert neural[r["neural_model_id"]][attr] == pytest.approx(r[attr])
+    predictors = [r for r in neural.values() if r["model"] == "Monkey Predictor"]
+    assert len(predictors) == 2 and all(r["virtual"] and r["ceiling"] is not None for r in predictors)
+
+
+def test_the_start_here_notebook_runs_headless(tiny_graph, tmp_path):
+    import os
+    from pathlib import Path
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    root = Path(__file__).resolve().parents[2]
+    notebook = nbformat.read(root / "notebooks" / "start_here.ipynb", as_version=4)
+    os.environ["PIPELINE_EXPERIMENT"] = "tiny"  # the kernel inherits the test database's settings
+    try:
+        NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(root / "notebooks")}}).execute()
+    finally:
+        os.environ.pop("PIPELINE_EXPERIMENT", None)
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # the figure
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "new evaluations" in text and "__robustness" in text

@@ -1,0 +1,68 @@
+"""Evaluating one model on stored TIN-TC sets against corrupting on the fly, and the
+speed-up of generating the sets on all cores; both sides measured in the same run.
+
+Run: ``.venv/bin/python bench/corruption_eval.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline.corruptions import corrupt_set  # noqa: E402
+from pipeline.device import choose_device  # noqa: E402
+from pipeline.evaluation import correct_per_image  # noqa: E402
+from pipeline.models.vgg import VGGClassifier  # noqa: E402
+
+IMAGES = 200
+CONDITIONS = [("gaussian_noise", 3), ("zoom_blur", 3), ("frost", 3), ("contrast", 3), ("jpeg_compression", 3)]
+
+
+def main() -> dict:
+    device = choose_device()
+    rng = np.random.default_rng(0)
+    images = (rng.random((IMAGES, 64, 64)) * 255).astype(np.uint8)
+    labels = rng.integers(0, 200, IMAGES)
+    model = VGGClassifier(200, width=0.125).to(device).eval()
+    workers = os.cpu_count() or 1
+
+    start = time.perf_counter()
+    stored = [corrupt_set(images, c, s, workers=1, progress=False) for c, s in CONDITIONS]
+    serial_s = time.perf_counter() - start
+    corrupt_set(images[:8], "contrast", 1, workers=workers, progress=False)  # start the pool once
+    start = time.perf_counter()
+    parallel = [corrupt_set(images, c, s, workers=workers, progress=False) for c, s in CONDITIONS]
+    parallel_s = time.perf_counter() - start
+    assert all(np.array_equal(a, b) for a, b in zip(stored, parallel))
+
+    start = time.perf_counter()
+    for data in stored:  # what Evaluation does: read the stored sets, classify
+        correct_per_image(model, data, labels, 0.45, 0.22)
+    stored_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for c, s in CONDITIONS:  # corrupting on the fly, one core as a data loader would per image
+        correct_per_image(model, corrupt_set(images, c, s, workers=1, progress=False), labels, 0.45, 0.22)
+    fly_s = time.perf_counter() - start
+    result = {
+        "device": str(device), "images_per_condition": IMAGES, "conditions": len(CONDITIONS), "cores": workers,
+        "stored_images_per_s": round(IMAGES * len(CONDITIONS) / stored_s, 1),
+        "on_the_fly_images_per_s": round(IMAGES * len(CONDITIONS) / fly_s, 1),
+        "stored_vs_on_the_fly": round(fly_s / stored_s, 2),
+        "generation_images_per_s_one_core": round(IMAGES * len(CONDITIONS) / serial_s, 1),
+        "generation_images_per_s_all_cores": round(IMAGES * len(CONDITIONS) / parallel_s, 1),
+        "generation_speedup_all_cores": round(serial_s / parallel_s, 2),
+    }
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
