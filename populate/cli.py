@@ -41,6 +41,16 @@ def _worker(args) -> int:
     return worker.main(args)
 
 
+def _register(args) -> int:
+    import schemas
+
+    from . import profiles
+
+    schemas.load_all()
+    print(json.dumps(profiles.register(args.profile), default=str))
+    return 0
+
+
 def _demo(args) -> int:
     from . import demo
 
@@ -78,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest.add_parser(sub)
     report.add_parser(sub)
+
+    p = sub.add_parser("register", help="insert a profile's registry content and families (idempotent)")
+    p.add_argument("profile", choices=("demo", "paper", "tiny"), help="the profile (populate/profiles.py)")
+    p.set_defaults(func=_register)
 
     p = sub.add_parser("demo", help="run the demo on the embedded default")
     p.set_defaults(func=_demo)
