@@ -2,7 +2,9 @@
 
 Reconstruction (paper section 4): given a target image x0 and a layer f (conv3_1), find
     x* = argmin ||f(x) - f(x0)||^2  subject to  ||x||^2 <= r^2
-by gradient steps, projecting x onto the L2 ball of radius r after every step. Images are
+by gradient steps on the mean squared activation error (the same minimiser, a step size
+that does not grow with the layer's size), projecting x onto the L2 ball of radius r after
+every step. Images are
 in the models' standardised pixel space. Many (target, norm) pairs are optimised as one
 batch: the loss is the sum of per-image losses, the model is in eval mode (batch norm uses
 its running statistics), SGD and Adam act elementwise and the projection is per image, so
@@ -32,7 +34,7 @@ def reconstruct(layer, targets: torch.Tensor, radii: torch.Tensor, optimizer: st
     """Reconstruct each target (B, 1, H, W; standardised) under its radius.
 
     ``layer`` maps images to activations (the model's conv3_1 block, in eval mode). Returns
-    (reconstructions, final losses per image). ``optimizer`` is ``sgd`` or ``adam``.
+    (reconstructions, final ||f(x) - f(x0)||^2 per image). ``optimizer`` is ``sgd`` or ``adam``.
     """
     from tqdm.auto import tqdm
 
@@ -49,7 +51,10 @@ def reconstruct(layer, targets: torch.Tensor, radii: torch.Tensor, optimizer: st
         raise ValueError(f"optimizer {optimizer!r}: expected 'sgd' or 'adam'")
     for _ in tqdm(range(steps), desc="reconstruction", unit="step", leave=False, disable=not progress):
         opt.zero_grad(set_to_none=True)
-        per_image = (layer(x) - goal).pow(2).flatten(1).sum(1)
+        # the objective is the mean over the layer's activations (MSE): with the sum, SGD at
+        # the paper's lr of 5 diverges (the loss grows with the radius; the benchmark showed
+        # it), with the mean it converges; Adam is invariant to the scale
+        per_image = (layer(x) - goal).pow(2).flatten(1).mean(1)
         per_image.sum().backward()
         opt.step()
         with torch.no_grad():

@@ -8,6 +8,7 @@ embedded PostgreSQL under ./.pipeline. The content comes from the ``demo`` profi
 from __future__ import annotations
 
 import json
+import os
 import time
 
 from . import profiles
@@ -87,11 +88,19 @@ def main(args) -> int:
     started = time.monotonic()
     spec = profiles.profile("demo")
     print(f"database: {connection.describe()}")
-    dataset = ensure_virtual_monkey(spec["virtual_monkey"])
-    image_set = ensure_image_set(spec["image_set"])
-    entries = profiles.register("demo")
+    timing = {}
+
+    def timed(name, fn, *a, **kw):
+        t = time.monotonic()
+        value = fn(*a, **kw)
+        timing[name] = round(time.monotonic() - t, 1)
+        return value
+
+    dataset = timed("virtual monkey (simulate and import)", ensure_virtual_monkey, spec["virtual_monkey"])
+    image_set = timed("image set (write and import)", ensure_image_set, spec["image_set"])
+    entries = timed("register profile", profiles.register, "demo")
     print(f"registry: {json.dumps(entries)}")
-    summary = run_worker(display_progress=True, gc_min_age_s=0)
+    summary = timed("worker (all tables)", run_worker, display_progress=True, gc_min_age_s=0)
     print(f"worker: {json.dumps(summary, default=str)}")
     for row in jobs.status():
         print(f"  {row['table']:32} done {row['done']:>4}  pending {row['pending']:>4}  errors {row['errors']:>3}")
@@ -101,8 +110,10 @@ def main(args) -> int:
     from . import report
 
     outdir = connection.pipeline_home() / "report"
-    written = report.write_report(outdir, experiment="demo")
-    print(f"\ndemo finished in {time.monotonic() - started:.0f} s.")
+    written = timed("report", report.write_report, outdir, experiment="demo")
+    total = time.monotonic() - started
+    write_timing(timing, summary, total)
+    print(f"\ndemo finished in {total:.0f} s.")
     print(
         f"Report (figures 3A-C, 5, 7 and the neural table): {written['index']}\n"
         "Query the results from Python:\n"
@@ -112,6 +123,25 @@ def main(args) -> int:
         "  .venv/bin/python -m populate status"
     )
     return 0
+
+
+def write_timing(timing: dict, summary: dict, total: float) -> None:
+    """Print the wall time per stage and keep it in $PIPELINE_HOME/demo-timing.json (bench/ reads it)."""
+    import platform
+
+    from schemas import connection
+
+    stages = summary.get("seconds", {})
+    print("\nWall time by stage (s):")
+    for name, seconds in timing.items():
+        print(f"  {name:40} {seconds:7.1f}")
+        if name.startswith("worker"):
+            for table, s in sorted(stages.items(), key=lambda item: -item[1]):
+                print(f"    {table:38} {s:7.1f}  ({summary['done'].get(table, 0)} jobs)")
+    record = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.node()} {platform.machine()}",
+              "cpus": os.cpu_count(), "total_s": round(total, 1), "steps_s": timing, "tables_s": stages,
+              "jobs": summary.get("done", {})}
+    (connection.pipeline_home() / "demo-timing.json").write_text(json.dumps(record, indent=2))
 
 
 def print_robustness(experiment: str) -> None:

@@ -34,7 +34,7 @@ PROFILES = {
             "batch_ratio": "1:1",
             "sweep": ["3:1"],  # reduced to 1:1 and 3:1; the paper profile has all 12
         },
-        "reconstruction": {"noisy_targets": 2, "natural_targets": 3, "steps": 100},
+        "reconstruction": {"noisy_targets": 2, "natural_targets": 3, "steps": 250},
     },
     # for the integration tests: every stage, as small as it runs
     "tiny": {

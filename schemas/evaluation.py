@@ -12,7 +12,7 @@ from __future__ import annotations
 import datajoint as dj
 import numpy as np
 
-from pipeline.evaluation import correct_per_image, pack
+from pipeline.evaluation import correct_per_image, for_inference, pack
 
 from .catalog import Catalog, SyncsCatalogs
 from .classifier import ORACLE_STAGE1_TRAINER, Classifier, OracleStage2
@@ -114,7 +114,7 @@ class Evaluation(SyncsCatalogs, dj.Computed):
     def make_compute(self, key, conditions):
         from tqdm.auto import tqdm
 
-        model = ClassifierModel().load_model(key)
+        model = for_inference(ClassifierModel().load_model(key))
         dataset = (ImageDataset & key).fetch1()
         mean, std = float(dataset["pixel_mean"]), float(dataset["pixel_std"])
         test = (ImageDataset.Split & key & {"split": "test"}).fetch1()

@@ -91,3 +91,26 @@ def test_a_corruption_the_baseline_never_gets_right_is_left_out():
     baseline = np.array([[[0.5, 0.5], [0.0, 0.0]]])
     model = np.array([[[0.6, 0.4], [0.2, 0.1]]])
     assert robustness_score(model, baseline) == pytest.approx(1.0)  # only the first corruption counts
+
+
+def test_per_image_correctness_is_the_same_channels_last_and_batched():
+    import torch
+
+    from pipeline.evaluation import correct_per_image, for_inference
+    from pipeline.models.vgg import VGGClassifier
+
+    torch.manual_seed(0)
+    model = VGGClassifier(3, width=0.125)
+    rng = np.random.default_rng(0)
+    images = (rng.random((50, 64, 64)) * 255).astype(np.uint8)
+    with torch.no_grad():
+        from pipeline.images.augment import standardise
+
+        labels = model.eval()(standardise(torch.as_tensor(images), 0.45, 0.22)).argmax(1).numpy()
+    labels[::3] = (labels[::3] + 1) % 3  # a third wrong on purpose
+    reference = correct_per_image(model, images, labels, 0.45, 0.22, batch_size=50)
+    assert reference.tolist() == [i % 3 != 0 for i in range(50)]
+    fast = for_inference(model)
+    convs = [p for p in fast.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[2] * p.shape[3] > 1]
+    assert all(p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous() for p in convs)
+    assert correct_per_image(fast, images, labels, 0.45, 0.22, batch_size=16).tolist() == reference.tolist()
