@@ -1,7 +1,9 @@
-"""Populate-driven training against a direct call of the same trainer, in one run.
+"""Populate-driven training against a direct call of the same trainer, and jobs per second
+of trivial makes with one and with two worker processes, in one run.
 
-The ratio is the overhead of the database layer (job reservation, configuration fetch,
-checkpoint writes to the store, final insert) on a small job. Run it with
+The first ratio is the overhead of the database layer (job reservation, configuration
+fetch, checkpoint writes to the store, final insert) on a small job; the second measures
+the jobs machinery alone (reserve, make, insert, complete). Run it with
 ``.venv/bin/python bench/orchestration.py``; it uses the configured database (the
 embedded default when nothing is set) under its own schema prefix and drops it after.
 """
@@ -10,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,6 +25,69 @@ DATA = {"n_train": 4000, "n_validation": 500, "n_features": 32, "n_classes": 4}
 MODEL = {"hidden": [64]}
 TRAINER = {"max_epochs": 5, "lr": 0.05, "momentum": 0.9, "batch_size": 128}
 SEEDS = [1, 2, 3]
+TRIVIAL_JOBS = 120
+
+
+def trivial_schema():
+    """A Lookup of numbers and a Computed table whose make only squares them."""
+    import datajoint as dj
+
+    from schemas.connection import make_schema
+
+    schema = make_schema("bench_trivial")
+
+    @schema
+    class Number(dj.Lookup):
+        definition = """
+        # inputs of the trivial jobs
+        n : int32                       # a number
+        """
+        contents = [(i,) for i in range(TRIVIAL_JOBS)]
+
+    @schema
+    class Square(dj.Computed):
+        definition = """
+        # a trivial make: one short insert per job
+        -> Number
+        ---
+        square : int64                  # n squared
+        """
+
+        def make(self, key):
+            self.insert1({**key, "square": key["n"] ** 2})
+
+    return schema, Number, Square
+
+
+def trivial_worker(go_file: str) -> None:
+    """One worker process: connect and declare, wait for the start signal, populate, report."""
+    _, _, square = trivial_schema()
+    print("ready", flush=True)
+    while not Path(go_file).exists():
+        time.sleep(0.01)
+    start = time.time()
+    result = square.populate(reserve_jobs=True)
+    print(json.dumps({"start": start, "end": time.time(), "done": result["success_count"]}), flush=True)
+
+
+def jobs_per_second(workers: int) -> dict:
+    """Trivial jobs per second with ``workers`` processes sharing the jobs table."""
+    schema, _, square = trivial_schema()
+    (square & {}).delete_quick()
+    square.jobs.delete_quick()
+    with tempfile.TemporaryDirectory() as tmp:
+        go = str(Path(tmp) / "go")
+        procs = [subprocess.Popen([sys.executable, __file__, "--trivial-worker", go], stdout=subprocess.PIPE, text=True)
+                 for _ in range(workers)]
+        for proc in procs:  # imports and connections happen before the clock starts
+            assert proc.stdout.readline().strip() == "ready"
+        Path(go).touch()
+        reports = [json.loads(proc.communicate(timeout=600)[0].strip().splitlines()[-1]) for proc in procs]
+    elapsed = max(r["end"] for r in reports) - min(r["start"] for r in reports)
+    done = sum(r["done"] for r in reports)
+    assert done == TRIVIAL_JOBS == len(square()), (done, len(square()))
+    return {"workers": workers, "jobs": done, "seconds": round(elapsed, 2), "jobs_per_s": round(done / elapsed, 1),
+            "jobs_per_worker": [r["done"] for r in reports]}
 
 
 def direct() -> float:
@@ -58,16 +125,26 @@ def main() -> dict:
     direct()  # warm-up: imports, thread pools
     t_direct = direct()
     t_populate = populated()
+    schema = trivial_schema()[0]
+    try:
+        scaling = [jobs_per_second(1), jobs_per_second(2)]
+    finally:
+        schema.drop(prompt=False)
     result = {
         "jobs": len(SEEDS),
         "direct_s": round(t_direct, 3),
         "populate_s": round(t_populate, 3),
         "populate_over_direct": round(t_populate / t_direct, 3),
         "overhead_per_job_s": round((t_populate - t_direct) / len(SEEDS), 3),
+        "trivial_jobs": scaling,
+        "two_workers_over_one": round(scaling[1]["jobs_per_s"] / scaling[0]["jobs_per_s"], 2),
     }
     print(json.dumps({"orchestration": result}))
     return result
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--trivial-worker"]:
+        trivial_worker(sys.argv[2])
+    else:
+        main()
