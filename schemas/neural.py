@@ -13,6 +13,7 @@ from __future__ import annotations
 import datajoint as dj
 import numpy as np
 
+from pipeline.evaluation import for_inference
 from pipeline.recordings import measures
 from pipeline.training.neural import predict
 
@@ -117,7 +118,7 @@ class NeuralEvaluation(SyncsCatalogs, dj.Computed):
         return (dict(key),)
 
     def make_compute(self, key, _):
-        model = NeuralModel().load_model(key)
+        model = for_inference(NeuralModel().load_model(key))
         data = NeuralDataset().build({"neural_dataset": key["neural_dataset"]})
         image_ids = data["image_ids"].numpy()
         units, pooled = [], {name: [] for name in _MEASURES}

@@ -31,15 +31,22 @@ def masked_poisson_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch
 
 @torch.no_grad()
 def predict(model, data: dict, session: str, rows: torch.Tensor, batch_size: int = 256) -> np.ndarray:
-    """Predictions (presentations, units) of one session for the given image rows."""
+    """Predictions (presentations, units) of one session for the given image rows.
+
+    Each distinct image is predicted once and the rows are gathered from those: presentations
+    repeat images (the test images dozens of times), and the model is deterministic in eval mode.
+    """
     model.eval()
     device = next(model.parameters()).device
     images = data["images"]
+    distinct, row_of = torch.unique(torch.as_tensor(rows), return_inverse=True)
     out = []
-    for start in range(0, len(rows), batch_size):
-        batch = images[rows[start : start + batch_size]].to(device)
+    for start in range(0, len(distinct), batch_size):
+        batch = images[distinct[start : start + batch_size]].to(device)
         out.append(model.predict_session(batch, session).float().cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, len(data["mean_responses"][session])), dtype=np.float32)
+    if not out:
+        return np.zeros((0, len(data["mean_responses"][session])), dtype=np.float32)
+    return torch.cat(out)[row_of].numpy()
 
 
 def validation_correlation(model, data: dict) -> tuple[float, dict]:

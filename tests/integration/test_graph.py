@@ -15,6 +15,9 @@ def test_all_three_families_populate_with_scoped_seeds_and_ratios(tiny_graph):
 
     entries, summary, _ = tiny_graph
     assert not any(summary["errors"].values()), summary
+    # the worker times every stage that did work (the demo prints this breakdown)
+    assert set(summary["seconds"]) == {t for t, n in summary["done"].items() if n}
+    assert all(s >= 0 for s in summary["seconds"].values())
     assert len(OracleReadout()) == 2
     producers = sorted(ResponseSource.to_arrays("producer").tolist())
     assert producers == ["monkey_predictor"] * 2 + ["oracle_readout"] * 2 + ["shuffled"] * 2

@@ -1,6 +1,7 @@
-"""The GPU benchmark's smoke mode runs on CPU and reports every measurement."""
+"""The GPU benchmark's smoke mode runs on CPU and reports every measurement; the demo wall-time report."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,3 +17,20 @@ def test_gpu_benchmark_smoke_mode_reports_every_measurement():
     assert result["training"]["fp32_images_per_s"] > 0 and 0 < result["training"]["mfu"]
     assert result["concurrent"]["models"] == 2 and result["evaluation_images_per_s"] > 0
     assert result["reconstruction"]["batched_image_steps_per_s"] > 0
+
+
+def test_demo_wall_time_reads_the_demos_record_or_says_to_run_it(tmp_path):
+    env = {**os.environ, "PIPELINE_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "bench/demo_wall.py"], cwd=REPO, capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0 and "run `make demo` first" in out.stderr
+    record = {"date": "2026-12-01 12:00", "machine": "host x86_64", "cpus": 2, "total_s": 100.0,
+              "steps_s": {"virtual monkey": 10.0, "worker (all tables)": 90.0},
+              "tables_s": {"Evaluation": 30.0, "MTLModel": 60.0}, "jobs": {"Evaluation": 16, "MTLModel": 10}}
+    (tmp_path / "demo-timing.json").write_text(json.dumps(record))
+    out = subprocess.run([sys.executable, "bench/demo_wall.py"], cwd=REPO, capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "100 s" in lines[0]
+    # tables by time, largest first, with their share of the whole demo
+    assert lines[3].split()[:2] == ["MTLModel", "60.0"] and "60.0%" in lines[3]
+    assert lines[4].split()[:2] == ["Evaluation", "30.0"] and "(16 jobs)" in lines[4]
