@@ -43,18 +43,20 @@ def main() -> dict:
     parallel_s = time.perf_counter() - start
     assert all(np.array_equal(a, b) for a, b in zip(stored, parallel))
 
-    correct_per_image(model, stored[0], labels, 0.45, 0.22)  # warm-up (first-call kernel set-up)
-    start = time.perf_counter()
-    for data in stored:  # the default memory format
-        reference = correct_per_image(model, data, labels, 0.45, 0.22)
-    contiguous_s = time.perf_counter() - start
+    def classify_stored(net) -> tuple[float, list]:
+        """Best of three passes over the stored sets (after a warm-up pass): seconds, results."""
+        correct_per_image(net, stored[0], labels, 0.45, 0.22)
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            results = [correct_per_image(net, data, labels, 0.45, 0.22) for data in stored]
+            best = min(best, time.perf_counter() - start)
+        return best, results
+
+    contiguous_s, reference = classify_stored(model)  # the default memory format
     model = for_inference(model)
-    correct_per_image(model, stored[0], labels, 0.45, 0.22)
-    start = time.perf_counter()
-    for data in stored:  # what Evaluation does: read the stored sets, classify channels-last
-        fast = correct_per_image(model, data, labels, 0.45, 0.22)
-    stored_s = time.perf_counter() - start
-    assert np.array_equal(reference, fast)
+    stored_s, fast = classify_stored(model)  # what Evaluation does: the stored sets, channels-last
+    assert all(np.array_equal(a, b) for a, b in zip(reference, fast))
     start = time.perf_counter()
     for c, s in CONDITIONS:  # corrupting on the fly, one core as a data loader would per image
         correct_per_image(model, corrupt_set(images, c, s, workers=1, progress=False), labels, 0.45, 0.22)

@@ -25,7 +25,7 @@ DATA = {"n_train": 4000, "n_validation": 500, "n_features": 32, "n_classes": 4}
 MODEL = {"hidden": [64]}
 TRAINER = {"max_epochs": 5, "lr": 0.05, "momentum": 0.9, "batch_size": 128}
 SEEDS = [1, 2, 3]
-TRIVIAL_JOBS = 120
+TRIVIAL_JOBS = 600
 
 
 def trivial_schema():

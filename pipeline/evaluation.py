@@ -13,7 +13,7 @@ from .images.augment import standardise
 def for_inference(model: torch.nn.Module) -> torch.nn.Module:
     """The model in eval mode and in the channels-last memory format (in place).
 
-    VGG inference at 64 px is 2.4x faster channels-last on CPU (oneDNN's blocked kernels;
+    VGG inference at 64 px is 1.6-2.4x faster channels-last on CPU (oneDNN's blocked kernels;
     ``bench/corruption_eval.py`` measures it) and it is the layout tensor cores want on GPU.
     Training is not switched: there it gains nothing on CPU.
     """
