@@ -130,7 +130,21 @@ def test_robustness_scores_and_the_regression(tiny_graph):
     assert sorted(RobustnessRegression.to_arrays("family").tolist()) == ["MTL-Monkey ratio sweep", "MTL-Shuffled ratio sweep"]
     for row in RobustnessRegression.to_dicts():
         assert row["n_models"] == 4
-        assert sorted((RobustnessRegression.Term & row).to_arrays("term").tolist()) == ["clean_accuracy", "intercept", "neural"]
+        key = {k: row[k] for k in RobustnessRegression.primary_key}
+        terms = {t["term"]: t for t in (RobustnessRegression.Term & key).to_dicts()}
+        assert sorted(terms) == ["clean_accuracy", "intercept", "neural"]
+        # refit from the stored data points: least squares by numpy gives the stored coefficients
+        points = (RobustnessRegression.Member & key).to_dicts(order_by="classifier_id")
+        design = np.column_stack([np.ones(len(points)), [p["clean_accuracy"] for p in points], [p["neural"] for p in points]])
+        coefficients, *_ = np.linalg.lstsq(design, np.array([p["robustness"] for p in points]), rcond=None)
+        stored = [terms[t]["coefficient"] for t in ("intercept", "clean_accuracy", "neural")]
+        assert stored == pytest.approx(coefficients.tolist(), rel=1e-6, abs=1e-9)
+        # and the data points are the family members' own scores and accuracies
+        members = {m["classifier_id"]: m for m in (Robustness.Member & key).to_dicts()}
+        assert sorted(members) == [p["classifier_id"] for p in points]
+        for p in points:
+            assert p["robustness"] == pytest.approx(members[p["classifier_id"]]["robustness"])
+            assert p["clean_accuracy"] == pytest.approx(members[p["classifier_id"]]["clean_accuracy"])
 
 
 def test_readme_sql_matches_the_datajoint_api(tiny_graph):
