@@ -4,11 +4,11 @@ Reconstruction (paper section 4): given a target image x0 and a layer f (conv3_1
     x* = argmin ||f(x) - f(x0)||^2  subject to  ||x||^2 <= r^2
 by gradient steps on the mean squared activation error (the same minimiser, a step size
 that does not grow with the layer's size), projecting x onto the L2 ball of radius r after
-every step. Images are
-in the models' standardised pixel space. Many (target, norm) pairs are optimised as one
-batch: the loss is the sum of per-image losses, the model is in eval mode (batch norm uses
-its running statistics), SGD and Adam act elementwise and the projection is per image, so
-each image's trajectory is the one it would have alone (a test checks this).
+every step. Images are in the models' standardised pixel space. Many (target, norm) pairs
+are optimised as one batch: the loss is the sum of per-image losses, the model is in eval
+mode (batch norm uses its running statistics), SGD and Adam act elementwise and the
+projection is per image, so each image's trajectory is the one it would have alone (a
+test checks this).
 """
 
 from __future__ import annotations

@@ -57,3 +57,17 @@ def test_predictor_reaches_a_fraction_of_the_noise_ceiling():
     # measured 0.23 here (demo size: 0.45); a conservative bound that chance (0) cannot pass
     assert np.mean(fractions) > 0.1, fractions
     assert result.output["history"][-1]["val_corr"] > result.output["history"][0]["val_corr"]
+
+
+def test_predictions_of_repeated_presentations_are_gathered_per_image():
+    recordings = simulate(Size((4, 4), (1, 1), 60, 15, 30, (4, 5), 21.0), seed=0)
+    data = _dataloaders(recordings)
+    model = build_monkey_predictor(data, seed=0, width=0.125, gauss_type="isotropic")
+    session = recordings.sessions[0].session_id
+    rows, _ = data["sessions"][session]["test"]
+    assert len(torch.unique(rows)) < len(rows)  # the test images repeat
+    gathered = predict(model, data, session, rows, batch_size=4)
+    with torch.no_grad():  # one forward pass per presentation, in order
+        direct = torch.cat([model.predict_session(data["images"][rows[i : i + 1]], session) for i in range(len(rows))])
+    assert gathered.shape == tuple(direct.shape)
+    np.testing.assert_allclose(gathered, direct.numpy(), rtol=1e-4, atol=1e-6)
