@@ -1,17 +1,30 @@
-"""Batched image transforms on the device: one ``grid_sample`` per batch, no per-image Python.
+"""Batched training augmentation on the device, exactly as torchvision's per-image transforms.
 
-Training augmentation (the paper's): random crop with padding 4 (a shift of up to 4 px,
-zeros where the padded border shows), horizontal flip, rotation up to 15 degrees; then
-standardisation with the training set's mean and std. All three geometric steps are one
-affine map per image, applied to the whole batch at once.
+The paper's augmentation is ``RandomCrop(64, padding=4)``, ``RandomHorizontalFlip()`` and
+``RandomRotation(15)``, in that order, each drawn per image; then standardisation with the
+training set's mean and std. Here the whole batch is transformed at once, with the same
+geometry and no smoothing:
+
+* the crop is an integer shift of -4..4 px in each direction with zeros where the padded
+  border shows, and the flip mirrors columns exactly (one gather for both);
+* the rotation uses torchvision's own sampling grid (``_gen_affine_grid`` of its tensor
+  ``rotate``) and its default nearest-neighbour interpolation, zeros outside.
+
+So every output value is an input value or the fill, as with torchvision; a bilinear
+resampling would blur every training image (white noise kept 0.68 of its pixel std) and
+the classifiers would train on images blurrier than those they are tested on.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+# the paper's training geometry: RandomCrop(padding=4), RandomHorizontalFlip, RandomRotation(15)
+PAPER_AUGMENTATION = {"padding": 4, "max_degrees": 15.0, "flip": True}
 
 
 def standardise(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
@@ -21,19 +34,79 @@ def standardise(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     return (images.float() / 255.0 - mean) / std
 
 
-def random_affine(batch: int, size: int, padding: int, max_degrees: float, flip: bool, generator: torch.Generator, device) -> torch.Tensor:
-    """(batch, 2, 3) maps from output to input coordinates (normalised, align_corners=False)."""
-    shift = torch.randint(-padding, padding + 1, (batch, 2), generator=generator).float() * (2.0 / size)
-    angle = (torch.rand(batch, generator=generator) * 2 - 1) * math.radians(max_degrees)
-    mirror = torch.where(torch.rand(batch, generator=generator) < 0.5, -1.0, 1.0) if flip else torch.ones(batch)
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    theta = torch.zeros(batch, 2, 3)
-    theta[:, 0, 0] = cos * mirror
-    theta[:, 0, 1] = -sin
-    theta[:, 1, 0] = sin * mirror
-    theta[:, 1, 1] = cos
-    theta[:, :, 2] = shift
-    return theta.to(device)
+@dataclasses.dataclass
+class AugmentationParams:
+    """One draw per image: what torchvision's three transforms would have drawn."""
+
+    shift: torch.Tensor  # (b, 2) int64: (rows, columns) the crop window moves, -padding..padding (px)
+    mirror: torch.Tensor  # (b,) bool: mirrored left-right
+    angle: torch.Tensor  # (b,) float64: counter-clockwise rotation (degrees), uniform in [-max, max]
+
+    def __len__(self) -> int:
+        return len(self.mirror)
+
+
+def draw_params(batch: int, padding: int, max_degrees: float, flip: bool, generator: torch.Generator) -> AugmentationParams:
+    """Random crop offsets uniform over the 2 * padding + 1 positions, flips with probability
+    1/2, angles uniform in [-max_degrees, max_degrees] (torchvision's distributions)."""
+    shift = torch.randint(-padding, padding + 1, (batch, 2), generator=generator)
+    mirror = torch.rand(batch, generator=generator) < 0.5 if flip else torch.zeros(batch, dtype=torch.bool)
+    angle = (torch.rand(batch, generator=generator, dtype=torch.float64) * 2 - 1) * max_degrees
+    return AugmentationParams(shift, mirror, angle)
+
+
+def draw_params_numpy(batch: int, padding: int, max_degrees: float, flip: bool, rng: np.random.Generator) -> AugmentationParams:
+    """The same distributions from a numpy generator (the Oracle's corruption pool plans with numpy)."""
+    shift = rng.integers(-padding, padding + 1, (batch, 2))
+    mirror = rng.random(batch) < 0.5 if flip else np.zeros(batch, dtype=bool)
+    angle = (rng.random(batch) * 2 - 1) * max_degrees
+    return AugmentationParams(torch.from_numpy(shift).long(), torch.from_numpy(mirror), torch.from_numpy(angle))
+
+
+def _crop_and_flip(x: torch.Tensor, params: AugmentationParams, padding: int) -> torch.Tensor:
+    """(b, c, h, w) -> (b, c, h, w): output (r, col) = padded input (r + dy, col' + dx), col' mirrored."""
+    b, c, h, w = x.shape
+    padded = F.pad(x, (padding, padding, padding, padding)) if padding else x
+    shift = params.shift.to(x.device) + padding
+    columns = torch.arange(w, device=x.device).expand(b, w)
+    columns = torch.where(params.mirror.to(x.device)[:, None], w - 1 - columns, columns)
+    rows = torch.arange(h, device=x.device)[None, :] + shift[:, :1]
+    columns = columns + shift[:, 1:]
+    batch = torch.arange(b, device=x.device)[:, None, None]
+    # advanced indices (batch, rows, columns) around the channel slice: result is (b, h, w, c)
+    return padded[batch, :, rows[:, :, None], columns[:, None, :]].permute(0, 3, 1, 2)
+
+
+def rotation_grid(angle_degrees: torch.Tensor, h: int, w: int, device) -> torch.Tensor:
+    """(b, h, w, 2) sampling grid of torchvision's tensor ``rotate`` (centre of the image, no expand)."""
+    # in float64 and then rounded to float32, as torchvision's python-float matrix
+    theta = torch.deg2rad(angle_degrees.to(torch.float64))
+    cos, sin = torch.cos(theta).float(), torch.sin(theta).float()
+    b = len(theta)
+    # torchvision: matrix = _get_inverse_affine_matrix(centre 0, -angle, ...) = [cos, -sin, 0, sin, cos, 0]
+    matrix = torch.zeros(b, 2, 3)
+    matrix[:, 0, 0], matrix[:, 0, 1], matrix[:, 1, 0], matrix[:, 1, 1] = cos, -sin, sin, cos
+    matrix = matrix.to(device)
+    base = torch.empty(1, h, w, 3, device=device)
+    base[..., 0].copy_(torch.linspace(-w * 0.5 + 0.5, w * 0.5 + 0.5 - 1, steps=w, device=device))
+    base[..., 1].copy_(torch.linspace(-h * 0.5 + 0.5, h * 0.5 + 0.5 - 1, steps=h, device=device).unsqueeze_(-1))
+    base[..., 2].fill_(1)
+    rescaled = matrix.transpose(1, 2) / torch.tensor([0.5 * w, 0.5 * h], device=device)
+    return base.view(1, h * w, 3).expand(b, h * w, 3).bmm(rescaled).view(b, h, w, 2)
+
+
+def apply_geometry(images: torch.Tensor, params: AugmentationParams, padding: int = 4) -> torch.Tensor:
+    """Crop, flip and rotate a batch as drawn by ``params``; (b, c, h, w) in, float (b, c, h, w) out.
+
+    Values are unchanged (uint8 input comes out as the same integers in float32); pixels that
+    show the padding or fall outside the rotated image are 0.
+    """
+    x = images.float()
+    x = _crop_and_flip(x, params, padding)
+    if bool((params.angle != 0).any()):
+        grid = rotation_grid(params.angle, x.shape[-2], x.shape[-1], x.device)
+        x = F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    return x
 
 
 def augment(
@@ -45,12 +118,8 @@ def augment(
     max_degrees: float = 15.0,
     flip: bool = True,
 ) -> torch.Tensor:
-    """Randomly shifted, flipped and rotated, then standardised, batch (b, 1, h, w) float."""
+    """Randomly cropped, flipped and rotated, then standardised: uint8 (b, [1,] h, w) -> float (b, 1, h, w)."""
     x = images[:, None] if images.dim() == 3 else images
-    x = x.float() / 255.0
-    b, _, h, w = x.shape
-    theta = random_affine(b, w, padding, max_degrees, flip, generator, x.device)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    # zeros outside the image, as the zero padding of a random crop
-    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return (x - mean) / std
+    params = draw_params(len(x), padding, max_degrees, flip, generator)
+    x = apply_geometry(x, params, padding)
+    return (x / 255.0 - mean) / std

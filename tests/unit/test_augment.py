@@ -1,16 +1,27 @@
-"""Batched augmentation: shapes, value ranges, and exact crop and flip geometry."""
+"""Batched augmentation: torchvision's crop, flip and rotation exactly, with no smoothing."""
 
-import math
-
+import numpy as np
 import pytest
 import torch
+from scipy import stats
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as TF
 
-from pipeline.images.augment import augment, random_affine, standardise
+from pipeline.images.augment import apply_geometry, augment, draw_params, draw_params_numpy, standardise
 
 
 def _ramp(batch=8, size=16):
     x = torch.arange(size * size, dtype=torch.float32).reshape(size, size)
     return (x % 251).to(torch.uint8).repeat(batch, 1, 1)
+
+
+def _as_torchvision(image: torch.Tensor, dy: int, dx: int, mirror: bool, angle: float, padding: int = 4) -> torch.Tensor:
+    """RandomCrop(padding) -> RandomHorizontalFlip -> RandomRotation (nearest, fill 0) with fixed draws."""
+    h, w = image.shape[-2:]
+    out = TF.crop(TF.pad(image.float(), [padding]), dy + padding, dx + padding, h, w)
+    if mirror:
+        out = TF.hflip(out)
+    return TF.rotate(out, angle, InterpolationMode.NEAREST, fill=[0.0] * image.shape[0])
 
 
 def test_shapes_and_ranges():
@@ -27,38 +38,78 @@ def test_same_generator_state_same_batch():
     assert torch.equal(a, b)
 
 
-def test_crop_is_an_exact_integer_shift_with_zero_padding():
-    x = _ramp()
-    g = torch.Generator().manual_seed(1)
-    theta = random_affine(len(x), 16, padding=4, max_degrees=0, flip=False, generator=torch.Generator().manual_seed(1), device="cpu")
-    y = augment(x, mean=0.0, std=1 / 255.0, generator=g, padding=4, max_degrees=0, flip=False)
+def test_equals_torchvision_per_image_pipeline():
+    """Crop, flip and rotation of every image equal torchvision's tensor transforms bit for bit."""
+    x = torch.randint(0, 256, (48, 3, 64, 64), dtype=torch.uint8)
+    params = draw_params(len(x), padding=4, max_degrees=15, flip=True, generator=torch.Generator().manual_seed(5))
+    y = apply_geometry(x, params, padding=4)
     for i in range(len(x)):
-        dx, dy = (theta[i, :, 2] * 16 / 2).round().long().tolist()
-        expected = torch.zeros(16, 16)
-        src = x[i].float()
-        # output pixel (r, c) shows input (r + dy, c + dx); outside the image it is 0
+        dy, dx = params.shift[i].tolist()
+        expected = _as_torchvision(x[i], dy, dx, bool(params.mirror[i]), float(params.angle[i]))
+        assert torch.equal(y[i], expected), f"image {i}"
+
+
+def test_without_rotation_every_pixel_is_an_input_pixel_or_the_fill_and_noise_keeps_its_std():
+    x = _ramp()
+    params = draw_params(len(x), padding=4, max_degrees=0, flip=True, generator=torch.Generator().manual_seed(1))
+    y = apply_geometry(x[:, None], params, padding=4)[:, 0]
+    for i in range(len(x)):
+        dy, dx = params.shift[i].tolist()
+        src = x[i].float().flip(-1) if params.mirror[i] else x[i].float()
+        if params.mirror[i]:
+            dx = -dx  # the crop window moves before the flip
         for r in range(16):
             for c in range(16):
                 rr, cc = r + dy, c + dx
-                if 0 <= rr < 16 and 0 <= cc < 16:
-                    expected[r, c] = src[rr, cc]
-        torch.testing.assert_close(y[i, 0], expected, atol=1e-3, rtol=0)
-        assert abs(dx) <= 4 and abs(dy) <= 4
+                inside = 0 <= rr < 16 and 0 <= cc < 16
+                assert y[i, r, c] == (src[rr, cc] if inside else 0)
+    # white noise: unchanged std where no padding shows (old bilinear rotation: 0.68 of it)
+    noise = torch.randint(0, 256, (64, 64, 64), dtype=torch.uint8)
+    none = draw_params(64, padding=0, max_degrees=0, flip=True, generator=torch.Generator().manual_seed(2))
+    out = apply_geometry(noise[:, None], none, padding=0)
+    assert out.std().item() == pytest.approx(noise.float().std().item(), rel=1e-6)
+
+
+def test_with_rotation_every_value_is_an_input_value_or_the_fill():
+    x = torch.randint(1, 256, (16, 1, 32, 32), dtype=torch.uint8)  # no zeros in the input
+    y = augment(x, mean=0.0, std=1 / 255.0, generator=torch.Generator().manual_seed(7))
+    values = y.round()
+    assert torch.allclose(y, values, atol=1e-3)  # integers: no interpolated values
+    for i in range(len(x)):
+        allowed = set(x[i].flatten().tolist()) | {0}
+        assert set(values[i].long().flatten().tolist()) <= allowed
+    # and the rotation does not smooth: interior std of white noise is kept
+    noise = torch.randint(0, 256, (64, 1, 64, 64), dtype=torch.uint8)
+    rotated = augment(noise, mean=0.0, std=1 / 255.0, generator=torch.Generator().manual_seed(8), padding=0)
+    interior = rotated[:, :, 16:48, 16:48]
+    assert interior.std().item() == pytest.approx(noise.float().std().item(), rel=0.02)
 
 
 def test_flip_mirrors_columns_exactly():
     x = _ramp(batch=64)
     y = augment(x, mean=0.0, std=1 / 255.0, generator=torch.Generator().manual_seed(2), padding=0, max_degrees=0, flip=True)
+    # (x / 255 - 0) * 255 rounds to within 1e-4 of x
     flipped = [torch.allclose(y[i, 0], x[i].float().flip(-1), atol=1e-3) for i in range(len(x))]
     same = [torch.allclose(y[i, 0], x[i].float(), atol=1e-3) for i in range(len(x))]
     assert all(f or s for f, s in zip(flipped, same))
     assert 16 < sum(flipped) < 48  # about half are mirrored
 
 
-def test_rotation_stays_within_fifteen_degrees():
-    theta = random_affine(1000, 64, padding=4, max_degrees=15, flip=False, generator=torch.Generator().manual_seed(4), device="cpu")
-    angles = torch.atan2(theta[:, 1, 0], theta[:, 0, 0])
-    assert angles.abs().max() <= math.radians(15) + 1e-6 and angles.abs().max() > math.radians(10)
+@pytest.mark.parametrize("draw", ["torch", "numpy"])
+def test_distribution_of_shifts_flips_and_angles_matches_the_spec(draw):
+    n = 18_000
+    if draw == "torch":
+        params = draw_params(n, padding=4, max_degrees=15, flip=True, generator=torch.Generator().manual_seed(4))
+    else:
+        params = draw_params_numpy(n, padding=4, max_degrees=15, flip=True, rng=np.random.default_rng(4))
+    for axis in (0, 1):
+        counts = np.bincount(params.shift[:, axis].numpy() + 4, minlength=9)
+        assert len(counts) == 9  # shifts -4..4 only
+        assert stats.chisquare(counts).pvalue > 1e-3  # uniform over the 9 crop positions
+    assert stats.binomtest(int(params.mirror.sum()), n, 0.5).pvalue > 1e-3
+    angles = params.angle.numpy()
+    assert angles.min() >= -15 and angles.max() <= 15
+    assert stats.kstest(angles, stats.uniform(loc=-15, scale=30).cdf).pvalue > 1e-3
 
 
 def test_standardise():
