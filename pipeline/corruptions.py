@@ -1,8 +1,8 @@
-"""ImageNet-C corruptions (the ``imagecorruptions`` implementation) on grayscale 64 x 64 images.
+"""ImageNet-C corruptions (the ``imagecorruptions`` implementation) on 64 x 64 images.
 
-As in the authors' code, a grayscale image is corrupted as an RGB image (``corrupt`` always
-works on 3 channels) and converted back to grayscale afterwards; the order matters for
-brightness and fog. Randomness is seeded per image, so a corrupted set is reproducible bit
+As in the authors' code, an image is corrupted as RGB (``corrupt`` always works on 3
+channels) and converted to grayscale afterwards (ITU-R 601-2 luma); the order matters for
+brightness, fog, frost, snow and contrast. Grey images are replicated to RGB first. Randomness is seeded per image, so a corrupted set is reproducible bit
 for bit.
 """
 
@@ -37,14 +37,24 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
 
 
 def corrupt_image(image: np.ndarray, corruption: str, severity: int, seed: int) -> np.ndarray:
-    """One grayscale uint8 image (h, w), corrupted; the same seed gives the same result."""
+    """One uint8 image, RGB (h, w, 3) or grey (h, w), corrupted as RGB and returned grey (h, w).
+
+    A grey image is replicated to three channels first, as a grey JPEG is read as RGB. The
+    same seed gives the same result.
+    """
     from imagecorruptions import corrupt
 
     if corruption not in CORRUPTIONS:
         raise KeyError(f"unknown corruption {corruption!r}; known: {CORRUPTIONS}")
     if severity not in SEVERITIES:
         raise ValueError(f"severity {severity} is not one of {SEVERITIES}")
-    rgb = np.repeat(np.asarray(image, dtype=np.uint8)[..., None], 3, axis=-1)
+    image = np.asarray(image, dtype=np.uint8)
+    if image.ndim == 2:
+        rgb = np.repeat(image[..., None], 3, axis=-1)
+    elif image.ndim == 3 and image.shape[-1] == 3:
+        rgb = image
+    else:
+        raise ValueError(f"an image must be (h, w) grey or (h, w, 3) RGB, got shape {image.shape}")
     state = np.random.get_state()
     np.random.seed(seed % (2**32))
     try:
@@ -101,14 +111,14 @@ def corrupt_set(images: np.ndarray, corruption: str, severity: int, seed: int = 
 
     from tqdm.auto import tqdm
 
-    images = np.ascontiguousarray(images, dtype=np.uint8)
+    images = np.ascontiguousarray(images, dtype=np.uint8)  # (n, h, w) grey or (n, h, w, 3) RGB
     if corruption not in CORRUPTIONS:
         raise KeyError(f"unknown corruption {corruption!r}; known: {CORRUPTIONS}")
     workers = (os.cpu_count() or 1) if workers is None else workers
     chunk = max(1, min(64, -(-len(images) // max(1, 4 * workers))))
     starts = list(range(0, len(images), chunk))
     bar = tqdm(total=len(images), desc=f"{corruption} {severity}", unit="img", leave=False, disable=not progress)
-    out = np.empty_like(images)
+    out = np.empty(images.shape[:3], dtype=np.uint8)  # grey
     try:
         if workers <= 1:
             for s in starts:

@@ -94,6 +94,12 @@ class VGGClassifier(nn.Module):
         """conv3_1 activations (after its BN and ReLU): the block shared with neural prediction."""
         return self.features[:CONV3_1](x)
 
+    def forward_with_shared_block(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, conv3_1 activations) from one pass: each batch norm sees the batch once."""
+        shared = self.features[:CONV3_1](x)
+        # conv3_2 does not write into its input, so ``shared`` survives the in-place ReLUs above it
+        return torch.amax(self.readout(self.features[CONV3_1:](shared)), dim=(2, 3)), shared
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.amax(self.readout(self.features(x)), dim=(2, 3))
 

@@ -136,6 +136,7 @@ def _fit(
     freeze_upto: int = 0,
     on_epoch=None,
     evaluate=None,
+    selection=None,
 ) -> TrainingResult:
     """The loop shared by the trainers.
 
@@ -143,6 +144,8 @@ def _fit(
     step, or an iterable of losses (several batches) whose gradients accumulate into that
     step. ``on_epoch(epoch)`` runs before each epoch; ``evaluate(model)`` after it returns
     extra numbers for the history (and, from the returned weights, for the output).
+    ``selection = (name, fn)``: ``fn(model)`` is the validation score that the plateau schedule
+    and the choice of the returned weights use, instead of clean validation accuracy.
     """
     device = choose_device()
     torch.manual_seed(seed)
@@ -188,10 +191,14 @@ def _fit(
             batches += 1
         val_acc = accuracy(model, x_val, y_val, 2 * batch_size, inputs)
         extra = evaluate(model) if evaluate is not None else {}
+        score = val_acc
+        if selection is not None:
+            score = selection[1](model)
+            extra[f"val_{selection[0]}"] = score
         lr_now = optimizer.param_groups[0]["lr"]
-        plateau.step(val_acc)
-        if val_acc > best_score:
-            best_score, best_state = val_acc, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        plateau.step(score)
+        if score > best_score:
+            best_score, best_state = score, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         history.append({"epoch": epoch + 1, "train_loss": total / max(batches, 1), "val_accuracy": val_acc, "lr": lr_now, **extra})
         done = plateau.decays >= max_lr_decays
         loop.end_epoch(
@@ -200,7 +207,7 @@ def _fit(
                      "optimizer": optimizer.state_dict(), "plateau": plateau.state_dict()},
             done=done,
             loss=f"{history[-1]['train_loss']:.3f}",
-            val=f"{val_acc:.3f}",
+            val=f"{score:.3f}",
         )
         if done:
             break
@@ -209,7 +216,7 @@ def _fit(
     if best_state is not None:
         model.load_state_dict(best_state)
     output = {
-        "metric": "validation_accuracy",
+        "metric": "validation_accuracy" if selection is None else f"validation_{selection[0]}",
         "max_epochs": max_epochs,
         "epochs_run": len(history),
         "lr_decays": plateau.decays,
@@ -222,8 +229,10 @@ def _fit(
         output["test_accuracy"] = accuracy(model, *dataloaders["test"], 2 * batch_size, inputs)
     if evaluate is not None:
         output.update(evaluate(model))
+    if selection is not None:
+        output[output["metric"]] = selection[1](model)
     return TrainingResult(
-        score=output["validation_accuracy"],
+        score=output[output["metric"]],
         output=output,
         state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
     )
@@ -285,24 +294,43 @@ def train_oracle_stage1(
     pool_workers: int | None = None,
 ) -> TrainingResult:
     """The Oracle's stage 1: a 1:1 mix of clean and corrupted images (the 14 TIN-TC corruptions
-    at random severities), plus ``consistency_weight`` times the mean squared Euclidean
-    distance between the conv3_1 outputs of one image under two different corruptions.
+    at random severities), plus ``consistency_weight`` times the mean squared difference
+    between the conv3_1 outputs of one augmented view under two different corruptions.
 
-    Corrupted copies come from a :class:`~pipeline.images.corruption_pool.CorruptionPool`
+    As in the authors' pipeline, a corrupted image is ``grey(corrupt(augment(rgb)))``: the
+    copies come from a :class:`~pipeline.images.corruption_pool.CorruptionPool` over the RGB
+    training pixels (``dataloaders["train_rgb"]``, (n, h, w, 3) uint8; without it the grey
+    images are replicated), augmented with the training geometry and then corrupted, and
     refreshed every ``pool_refresh_epochs`` epochs by background processes.
+
+    Each optimiser step makes ONE forward pass over a batch of the clean half (augmented on
+    the device), the corrupted half and the corrupted half's second copies: cross-entropy over
+    the first two, consistency between the last two. Batch norm therefore updates its running
+    statistics once per step, from the batch the loss is computed on (stage 2 freezes them).
+
+    Model selection (plateau schedule and returned weights) uses the validation split mixed as
+    training is: the mean of clean validation accuracy and the accuracy on the validation
+    images under one seeded corruption each (``validation_mixed_accuracy``).
     """
+    from ..images.augment import PAPER_AUGMENTATION
     from ..images.corruption_pool import CorruptionPool
 
     train_images = dataloaders["train"][0]
     if train_images.dtype != torch.uint8:
         raise ValueError("the Oracle trains on images (uint8), not features")
-    pool = CorruptionPool(train_images.numpy(), copies=2, seed=seed, workers=pool_workers)
+    train_rgb = dataloaders.get("train_rgb")
+    if train_rgb is not None and tuple(train_rgb.shape) != tuple(train_images.shape) + (3,):
+        raise ValueError(f"train_rgb has shape {tuple(train_rgb.shape)}, expected {tuple(train_images.shape) + (3,)}")
+    source = train_rgb if train_rgb is not None else train_images
+    pool = CorruptionPool(source.numpy(), copies=2, seed=seed, workers=pool_workers,
+                          augmentation=PAPER_AUGMENTATION if augment else None)
     state = {"block": None, "copies": None}
+    device = choose_device()
 
     def on_epoch(epoch: int) -> None:
         block = epoch // pool_refresh_epochs
         if state["block"] != block:
-            state["copies"] = torch.from_numpy(pool.get(block)).to(choose_device())
+            state["copies"] = torch.from_numpy(pool.get(block)).to(device)
             state["block"] = block
 
     def step_loss(model, idx, x, y, inputs, generator):
@@ -310,18 +338,30 @@ def train_oracle_stage1(
         half = len(idx) // 2
         clean, corrupted = idx[:half], idx[half:]
         labels = torch.cat([y[clean], y[corrupted]]).long()
-        images = torch.cat([x[clean], copies[corrupted, 0]])
-        loss = F.cross_entropy(model(inputs.train(images, generator)), labels)
-        # the same images under their second, different corruption: conv3_1 should agree
-        a = model.shared_block(inputs.eval(copies[corrupted, 0]))
-        b = model.shared_block(inputs.eval(copies[corrupted, 1]))
-        return loss + consistency_weight * (a - b).pow(2).flatten(1).sum(1).mean() / a[0].numel()
+        # copies are augmented already: only standardised here
+        batch = torch.cat([inputs.train(x[clean], generator), inputs.eval(copies[corrupted, 0]), inputs.eval(copies[corrupted, 1])])
+        logits, shared = model.forward_with_shared_block(batch)
+        n = len(idx)
+        loss = F.cross_entropy(logits[:n], labels)
+        first, second = shared[half:n], shared[n:]
+        return loss + consistency_weight * (first - second).pow(2).mean()
 
     try:
+        validation = dataloaders["validation"]
+        val_rgb = dataloaders.get("validation_rgb")
+        val_corrupted = torch.from_numpy(pool.corrupted_validation((val_rgb if val_rgb is not None else validation[0]).numpy()))
+        inputs = Inputs(dataloaders, augment)
+
+        def mixed_accuracy(model) -> float:
+            clean = accuracy(model, validation[0], validation[1], 2 * batch_size, inputs)
+            corrupted = accuracy(model, val_corrupted, validation[1], 2 * batch_size, inputs)
+            return (clean + corrupted) / 2
+
         result = _fit(model, dataloaders, seed, checkpoint, step_loss, desc="oracle stage 1", max_epochs=max_epochs,
                       batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
                       lr_decay_factor=lr_decay_factor, patience=patience, tolerance=tolerance,
-                      max_lr_decays=max_lr_decays, augment=augment, on_epoch=on_epoch)
+                      max_lr_decays=max_lr_decays, augment=augment, on_epoch=on_epoch,
+                      selection=("mixed_accuracy", mixed_accuracy))
     finally:
         pool.close()
     return result
