@@ -31,9 +31,20 @@ def category_of(corruption: str) -> str:
 
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:
-    """ITU-R 601-2 luma, as PIL's convert('L')."""
-    rgb = np.asarray(rgb, dtype=np.float64)
-    return np.clip(np.round(rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114), 0, 255).astype(np.uint8)
+    """ITU-R 601-2 luma of uint8 RGB (..., 3), bit for bit as PIL's ``convert('L')``.
+
+    PIL computes it in 16-bit fixed point, L = (19595 R + 38470 G + 7471 B + 2^15) >> 16,
+    which differs from rounding 0.299 R + 0.587 G + 0.114 B for some colours; the same
+    integer formula is used here so that a grey image read by PIL and a corrupted image
+    converted here agree. A grey pixel replicated to RGB maps back to itself.
+    """
+    rgb = np.asarray(rgb)
+    if rgb.shape[-1:] != (3,):
+        raise ValueError(f"RGB pixels must have 3 channels last, got shape {rgb.shape}")
+    if rgb.dtype != np.uint8:
+        rgb = np.clip(rgb, 0, 255).astype(np.uint8)  # as imagecorruptions' own np.uint8(...) output
+    c = rgb.astype(np.uint32)
+    return ((c[..., 0] * 19595 + c[..., 1] * 38470 + c[..., 2] * 7471 + 0x8000) >> 16).astype(np.uint8)
 
 
 def corrupt_image(image: np.ndarray, corruption: str, severity: int, seed: int) -> np.ndarray:
@@ -67,7 +78,7 @@ def corrupt_image(image: np.ndarray, corruption: str, severity: int, seed: int) 
         from PIL import Image
 
         out = np.asarray(Image.fromarray(np.uint8(np.clip(out, 0, 255))).resize(rgb.shape[1::-1], Image.BILINEAR))
-    return to_gray(np.clip(out, 0, 255))
+    return to_gray(out)
 
 
 def corrupt_batch(images: np.ndarray, corruptions, severities, seeds) -> np.ndarray:

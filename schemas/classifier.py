@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from .connection import make_schema
-from .images import ImageDataset  # noqa: F401 (definitions name it)
+from .images import ImageDataset
 from .registry import ModelConfig, Seed, TrainerConfig  # noqa: F401
 from .trained_model import CheckpointBase, TrainedModelBase
 
@@ -44,6 +44,15 @@ class Classifier(TrainedModelBase):
     trainer_fns = (CLEAN_TRAINER, ORACLE_STAGE1_TRAINER)
     result_fields = ("validation_accuracy", "test_accuracy")
     definition = TrainedModelBase.definition_for(*_PARENTS, results=_RESULTS, comment="a classifier: Baseline or Oracle stage 1")
+
+    def training_data(self, key, seed: int):
+        """The dataset's splits; the Oracle's stage 1 also gets the RGB train and validation
+        pixels, which its corruption pool corrupts before converting to grey."""
+        data = super().training_data(key, seed)
+        if key.get("trainer_fn") == ORACLE_STAGE1_TRAINER:
+            for split in ("train", "validation"):
+                data[f"{split}_rgb"] = torch.from_numpy(ImageDataset().rgb(key, split))
+        return data
 
 
 _STAGE2 = ("Classifier", "TrainerConfig.proj(stage2_trainer_fn='trainer_fn', stage2_trainer_hash='trainer_hash')")

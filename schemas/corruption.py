@@ -102,7 +102,7 @@ class CorruptionSource(dj.Manual):
 @schema
 class CorruptionSet(dj.Computed):
     definition = """
-    # TIN-TC: a dataset's test split (TIN val) under one corruption and severity, made once
+    # TIN-TC: a dataset's test split (TIN val) under one corruption and severity, made once: grey(corrupt(rgb))
     -> CorruptionSource
     -> Corruption
     -> Severity
@@ -123,8 +123,10 @@ class CorruptionSet(dj.Computed):
         return (int((CorruptionSource & key).fetch1("seed")),)
 
     def make_compute(self, key, seed):
+        # the authors corrupt the RGB image and convert the result to grey (ITU-R 601-2 luma)
+        rgb = ImageDataset().rgb(key, "test")
         clean = np.asarray((ImageDataset.Split & key & {"split": "test"}).fetch1("images"))
-        corrupted = corrupt_set(clean, key["corruption"], int(key["severity"]), seed=seed)
+        corrupted = corrupt_set(rgb, key["corruption"], int(key["severity"]), seed=seed)
         change = float(np.abs(corrupted.astype(np.int16) - clean.astype(np.int16)).mean())
         return corrupted, change
 

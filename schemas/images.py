@@ -1,8 +1,11 @@
 """Image classification datasets: Tiny ImageNet (or the demo set in its layout) as tables.
 
 One row per image (split, index, class, file name) makes a dataset queryable in SQL; the
-pixels of each split are one uint8 array in the object store. An import is one
-transaction: if any file is bad, nothing is kept.
+pixels of each split are one uint8 array in the object store. Classification trains and
+tests on the grey pixels; the RGB pixels of each split are kept too (``ImageDataset.Colour``)
+because the authors corrupt RGB and then convert to grey: TIN-TC corrupts the RGB test
+split, the Oracle's pool the RGB train split. An import is one transaction: if any file is
+bad, nothing is kept.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ class ImageIngestError(ValueError):
 @schema
 class ImageDataset(dj.Manual):
     definition = """
-    # a grayscale image classification dataset in the Tiny ImageNet layout
+    # an image classification dataset in the Tiny ImageNet layout (grey for the models, RGB kept for corruptions)
     image_dataset : varchar(32)          # name given at import
     ---
     source_path : varchar(255)           # folder it was imported from
@@ -59,6 +62,14 @@ class ImageDataset(dj.Manual):
         images : <npy@artifacts>         # (n, px, px) uint8 grayscale
         labels : <npy@artifacts>         # (n,) int16 class index
         n_images : int32                 # images in the split
+        """
+
+    class Colour(dj.Part):
+        definition = """
+        # the RGB pixels of one split, for corrupting it as the authors do (RGB, then luma)
+        -> master.Split
+        ---
+        rgb : <npy@artifacts>            # (n, px, px, 3) uint8 RGB; grayscale source files replicated to 3 channels
         """
 
     class Image(dj.Part):
@@ -97,6 +108,18 @@ class ImageDataset(dj.Manual):
         return dict(_BUILT["data"])  # a new dict: callers may add entries; the tensors are shared, read only
 
 
+    def rgb(self, key, split: str) -> np.ndarray:
+        """(n, px, px, 3) uint8 RGB pixels of one split, in the split's image order."""
+        name = (ImageDataset & key).fetch1("image_dataset")
+        row = ImageDataset.Colour & {"image_dataset": name, "split": split}
+        if not row:
+            raise ImageIngestError(
+                f"image dataset {name!r} has no RGB pixels for split {split!r} (imported before they were kept); "
+                "import it again under a new name to corrupt RGB as the authors do"
+            )
+        return np.asarray(row.fetch1("rgb"))
+
+
 _BUILT: dict = {}
 
 
@@ -117,6 +140,10 @@ def ingest_image_set(image_set: ImageSet, name: str, source_path: str | Path, va
         for split, data in image_set.splits.items():
             ImageDataset.Split.insert1({**key, "split": split, "images": data.images, "labels": data.labels.astype(np.int16),
                                         "n_images": len(data.labels)})
+            if data.rgb is not None:
+                if data.rgb.shape != data.images.shape + (3,) or data.rgb.dtype != np.uint8:
+                    raise ImageIngestError(f"split {split!r}: RGB pixels of shape {data.rgb.shape} do not match grey {data.images.shape}")
+                ImageDataset.Colour.insert1({**key, "split": split, "rgb": data.rgb})
             ImageDataset.Image.insert([{**key, "split": split, "image_index": i, "class_index": int(label), "file_name": f[:96]}
                                        for i, (label, f) in enumerate(zip(data.labels, data.files))])
     return key

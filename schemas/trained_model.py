@@ -165,7 +165,7 @@ class TrainedModelBase(dj.Computed):
     def make_compute(self, key, model, dataset, trainer, seed):
         started = time.monotonic()
         device = choose_device()
-        dataloaders = self.load_data(key, seed)
+        dataloaders = self.training_data(key, seed)
         net = self.build_model(key, model, dataloaders, seed)
         trainer_fn, trainer_config = trainer
         checkpointer = TableCheckpointer(
@@ -213,6 +213,10 @@ class TrainedModelBase(dj.Computed):
     def load_data(self, key, seed: int):
         """The dataloaders of ``key``'s dataset entry."""
         return self.dataset_table().build(key, seed=seed)
+
+    def training_data(self, key, seed: int):
+        """What the trainer gets: ``load_data`` plus anything only training needs."""
+        return self.load_data(key, seed)
 
     def _job_key(self, key) -> dict:
         return {k: key[k] for k in self.primary_key}

@@ -3,8 +3,11 @@
 Each class is a shape (disc, ring, square, triangle, cross, bar, star, ...) drawn with a
 texture of its own over a 1/f-textured, cluttered background, with random position, size,
 rotation, contrast and luminance. A small VGG learns it in a few CPU minutes, and
-corruptions (noise, blur, contrast) hurt it as they hurt natural images. Some files are
-written as RGB JPEGs and some as grayscale, as in the real set.
+corruptions (noise, blur, contrast) hurt it as they hurt natural images. The shape and the
+background each get a random hue whose luma is the grey image, so the colour carries no
+class information but corruptions that act on colour (brightness, fog, frost, snow,
+contrast) see real RGB pixels. Most files are written as RGB JPEGs and some as grayscale,
+as in the real set.
 """
 
 from __future__ import annotations
@@ -62,7 +65,18 @@ def render(rng: np.random.Generator, shape: str, px: int = 64) -> np.ndarray:
     texture = 0.25 * _pink_noise(rng, 1, px)[0] + rng.choice([-1.0, 1.0]) * rng.uniform(1.8, 3.0)
     image = np.where(mask, texture, 0.6 * background)
     contrast, mean = rng.uniform(25, 55), rng.uniform(90, 165)
-    return np.clip(mean + contrast * (image - image.mean()) / (image.std() + 1e-6), 0, 255).astype(np.uint8)
+    grey = mean + contrast * (image - image.mean()) / (image.std() + 1e-6)
+    tint = np.where(mask[..., None], _hue(rng), _hue(rng))
+    return np.clip(grey[..., None] * tint, 0, 255).astype(np.uint8)  # (px, px, 3) RGB
+
+
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def _hue(rng: np.random.Generator, saturation: float = 0.35) -> np.ndarray:
+    """Per-channel gains whose luma-weighted sum is 1: a colour that keeps the grey level."""
+    direction = rng.uniform(-1, 1, 3)
+    return 1 + saturation * (direction - direction @ _LUMA)
 
 
 def write_demo_set(root: str | Path, n_classes: int = 10, train_per_class: int = 200, val_per_class: int = 50, seed: int = 0) -> Path:
@@ -77,9 +91,9 @@ def write_demo_set(root: str | Path, n_classes: int = 10, train_per_class: int =
     (root / "words.txt").write_text("".join(f"{w}\t{SHAPES[i]}\n" for i, w in enumerate(wnids)))
 
     def save(image: np.ndarray, path: Path) -> None:
-        picture = Image.fromarray(image, mode="L")
-        if rng.random() < 0.7:  # most real TIN files are RGB
-            picture = picture.convert("RGB")
+        picture = Image.fromarray(image, mode="RGB")
+        if rng.random() >= 0.7:  # most real TIN files are RGB, some are grayscale
+            picture = picture.convert("L")
         picture.save(path, format="JPEG", quality=90)
 
     for i, wnid in enumerate(wnids):

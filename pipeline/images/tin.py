@@ -1,4 +1,4 @@
-"""Reading the published ``tiny-imagenet-200`` layout into grayscale uint8 arrays.
+"""Reading the published ``tiny-imagenet-200`` layout into grayscale (and RGB) uint8 arrays.
 
     wnids.txt                         the class ids, one per line
     words.txt                         wnid <tab> human-readable words
@@ -6,9 +6,12 @@
     val/images/*.JPEG + val/val_annotations.txt   (file, wnid, bbox): 50 per class
 
 As in the authors' code, validation is a seeded 10% of TIN train and the test set is TIN
-val. The real set mixes grayscale and RGB JPEGs; every image is converted to grayscale
-(ITU-R 601-2 luma). Any unreadable or truncated file, unknown wnid or missing file is an
-error that names it.
+val. The real set mixes grayscale and RGB JPEGs. Every image is read as RGB (a grayscale
+file is replicated to three channels, as PIL's ``convert('RGB')`` does) and its grey pixels
+are its ITU-R 601-2 luma, bit for bit PIL's ``convert('L')``. Classification trains and
+tests on grey; the RGB pixels are kept because the authors corrupt RGB and then convert to
+grey (TIN-TC, the Oracle's pool). Any unreadable or truncated file, unknown wnid or missing
+file is an error that names it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from ..corruptions import to_gray
+
 
 class ImageFormatError(ValueError):
     """A file of the layout that cannot be imported; the message names it."""
@@ -27,9 +32,10 @@ class ImageFormatError(ValueError):
 
 @dataclasses.dataclass
 class ImageSplit:
-    images: np.ndarray  # (n, h, w) uint8 grayscale
+    images: np.ndarray  # (n, h, w) uint8 grayscale: the luma of ``rgb``
     labels: np.ndarray  # (n,) int16 class index
     files: list[str]  # file name of each image, relative to the dataset root
+    rgb: np.ndarray | None = None  # (n, h, w, 3) uint8; grayscale source files replicated
 
 
 @dataclasses.dataclass
@@ -41,16 +47,25 @@ class ImageSet:
     pixel_std: float
 
 
+#: the largest image side read (px); a crafted header cannot make the reader allocate more
+MAX_SIDE_PX = 4096
+
+
 def _read_jpeg(path: Path, size: tuple[int, int] | None) -> np.ndarray:
+    """(h, w, 3) uint8 RGB pixels of one file."""
     try:
         with Image.open(path) as image:
+            if max(image.size) > MAX_SIDE_PX:
+                raise ImageFormatError(f"{path}: image is {image.size[0]}x{image.size[1]} px, more than {MAX_SIDE_PX} px a side")
             image.load()  # decodes fully: a truncated file raises here
-            gray = np.asarray(image.convert("L"), dtype=np.uint8)
-    except (OSError, SyntaxError, ValueError) as err:
+            rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        if isinstance(err, ImageFormatError):
+            raise
         raise ImageFormatError(f"{path}: unreadable or truncated image ({err})") from None
-    if size is not None and gray.shape != size:
-        raise ImageFormatError(f"{path}: image is {gray.shape[1]}x{gray.shape[0]} px, the others are {size[1]}x{size[0]}")
-    return gray
+    if size is not None and rgb.shape[:2] != size:
+        raise ImageFormatError(f"{path}: image is {rgb.shape[1]}x{rgb.shape[0]} px, the others are {size[1]}x{size[0]}")
+    return rgb
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -100,7 +115,7 @@ def read_tiny_imagenet(root: str | Path, validation_fraction: float = 0.1, split
         val_files.append(path)
         val_labels.append(index[wnid])
 
-    first = _read_jpeg(train_files[0], None).shape
+    first = _read_jpeg(train_files[0], None).shape[:2]
     train_pixels = np.stack([_read_jpeg(p, first) for p in tqdm(train_files, desc="train images", leave=False)])
     test_pixels = np.stack([_read_jpeg(p, first) for p in tqdm(val_files, desc="val images", leave=False)])
 
@@ -110,10 +125,14 @@ def read_tiny_imagenet(root: str | Path, validation_fraction: float = 0.1, split
     val_rows, train_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
     labels = np.asarray(train_labels, dtype=np.int16)
     rel = [str(p.relative_to(root)) for p in train_files]
+
+    def split(rgb: np.ndarray, split_labels: np.ndarray, files: list[str]) -> ImageSplit:
+        return ImageSplit(to_gray(rgb), split_labels, files, rgb)
+
     splits = {
-        "train": ImageSplit(train_pixels[train_rows], labels[train_rows], [rel[i] for i in train_rows]),
-        "validation": ImageSplit(train_pixels[val_rows], labels[val_rows], [rel[i] for i in val_rows]),
-        "test": ImageSplit(test_pixels, np.asarray(val_labels, dtype=np.int16), [str(p.relative_to(root)) for p in val_files]),
+        "train": split(train_pixels[train_rows], labels[train_rows], [rel[i] for i in train_rows]),
+        "validation": split(train_pixels[val_rows], labels[val_rows], [rel[i] for i in val_rows]),
+        "test": split(test_pixels, np.asarray(val_labels, dtype=np.int16), [str(p.relative_to(root)) for p in val_files]),
     }
     pixels = splits["train"].images.astype(np.float64) / 255.0
     return ImageSet(wnids, [words_of.get(w, "") for w in wnids], splits, float(pixels.mean()), float(pixels.std()))

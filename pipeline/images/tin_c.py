@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..corruptions import CORRUPTIONS, SEVERITIES
+from ..corruptions import CORRUPTIONS, SEVERITIES, to_gray
 from .tin import ImageFormatError, _read_jpeg
 
 
@@ -47,7 +47,7 @@ def read_tiny_imagenet_c(root: str | Path, wnids: list[str], image_px: int = 64)
                 if class_dir.name not in index:
                     raise ImageFormatError(f"{class_dir}: wnid {class_dir.name!r} is not a class of the image dataset")
                 for path in sorted(class_dir.glob("*.JPEG")):
-                    images.append(_read_jpeg(path, (image_px, image_px)))
+                    images.append(to_gray(_read_jpeg(path, (image_px, image_px))))  # the released set is RGB; the models see grey
                     labels.append(index[class_dir.name])
                     files.append(str(path.relative_to(root)))
             if not images:

@@ -91,9 +91,15 @@ def test_tin_tc_is_made_once_reproducibly_and_every_model_is_evaluated(tiny_grap
     source = {"image_dataset": "tiny-tin", "corruption_source": "tin-tc"}
     assert len(CorruptionSet & source) == 70
     assert not (CorruptionSet & (Corruption & {"corruption": "glass_blur"}).proj())
+    rgb = ImageDataset().rgb(source, "test")
     clean = np.asarray((ImageDataset.Split & source & {"split": "test"}).fetch1("images"))
-    stored = np.asarray((CorruptionSet & source & {"corruption": "zoom_blur", "severity": 3}).fetch1("images"))
-    assert np.array_equal(stored, corrupt_set(clean, "zoom_blur", 3, seed=0, workers=1, progress=False))
+    assert rgb.shape == clean.shape + (3,)
+    for corruption, severity in (("zoom_blur", 3), ("brightness", 4)):
+        stored = np.asarray((CorruptionSet & source & {"corruption": corruption, "severity": severity}).fetch1("images"))
+        # TIN-TC is grey(corrupt(rgb)), not corrupt(grey replicated): for brightness they differ
+        assert np.array_equal(stored, corrupt_set(rgb, corruption, severity, seed=0, workers=1, progress=False))
+    from_grey = corrupt_set(clean, "brightness", 4, seed=0, workers=1, progress=False)
+    assert not np.array_equal(stored, from_grey)
     kinds = sorted(ClassifierModel.to_arrays("kind").tolist())
     assert kinds == ["baseline"] * 2 + ["mtl"] * 10 + ["oracle"] * 2 + ["oracle_stage1"] * 2
     assert len(Evaluation & source) == 16 and len(Evaluation.Condition & source) == 16 * 70

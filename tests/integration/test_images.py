@@ -24,7 +24,8 @@ def _cli(python, env, *args):
 def _counts():
     from schemas.images import ImageDataset
 
-    return {t.__name__: len(t()) for t in (ImageDataset, ImageDataset.Class, ImageDataset.Split, ImageDataset.Image)}
+    return {t.__name__: len(t()) for t in (ImageDataset, ImageDataset.Class, ImageDataset.Split, ImageDataset.Colour,
+                                           ImageDataset.Image)}
 
 
 def test_import_through_the_cli_stores_rows_and_pixels(clean, layout, python, worker_env):
@@ -41,6 +42,13 @@ def test_import_through_the_cli_stores_rows_and_pixels(clean, layout, python, wo
     assert sorted(torch.unique(data["test"][1]).tolist()) == [0, 1, 2]
     words = (ImageDataset.Class & key).to_arrays("words").tolist()
     assert sorted(words) == ["disc", "ring", "square"]
+    # the RGB pixels of every split are kept, and the grey ones are their luma
+    from pipeline.corruptions import to_gray
+
+    for split in ("train", "validation", "test"):
+        rgb = ImageDataset().rgb(key, split)
+        assert rgb.dtype == np.uint8 and rgb.shape == tuple(data[split][0].shape) + (3,)
+        assert np.array_equal(to_gray(rgb), data[split][0].numpy())
 
 
 @pytest.mark.parametrize("damage", ["truncated", "unknown-wnid", "no-annotations"])

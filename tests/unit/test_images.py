@@ -28,15 +28,41 @@ def test_reads_splits_labels_and_stats(layout):
     assert again.splits["validation"].files == data.splits["validation"].files
 
 
-def test_rgb_and_grayscale_files_both_become_grayscale(layout):
+def test_rgb_and_grayscale_files_both_become_grayscale_and_keep_their_rgb(layout):
     modes = {Image.open(p).mode for p in layout.glob("train/*/images/*.JPEG")}
     assert modes == {"RGB", "L"}  # the generated set mixes both, as the real one does
-    rgb = next(p for p in layout.glob("train/*/images/*.JPEG") if Image.open(p).mode == "RGB")
     data = read_tiny_imagenet(layout)
-    rel = str(rgb.relative_to(layout))
-    split = next(s for s in data.splits.values() if rel in s.files)
-    expected = np.asarray(Image.open(rgb).convert("L"))
-    assert np.array_equal(split.images[split.files.index(rel)], expected)
+    for mode in ("RGB", "L"):
+        path = next(p for p in sorted(layout.glob("train/*/images/*.JPEG")) if Image.open(p).mode == mode)
+        rel = str(path.relative_to(layout))
+        split = next(s for s in data.splits.values() if rel in s.files)
+        row = split.files.index(rel)
+        assert np.array_equal(split.images[row], np.asarray(Image.open(path).convert("L")))
+        assert np.array_equal(split.rgb[row], np.asarray(Image.open(path).convert("RGB")))
+        if mode == "L":  # a grayscale file is replicated to three channels
+            assert (split.rgb[row] == split.rgb[row][..., :1]).all()
+        else:  # the demo set's colour is real: channels differ
+            assert not (split.rgb[row] == split.rgb[row][..., :1]).all()
+    for split in data.splits.values():
+        assert split.rgb.shape == split.images.shape + (3,)
+
+
+def test_luma_is_pils_convert_l_bit_for_bit():
+    from pipeline.corruptions import to_gray
+
+    rng = np.random.default_rng(0)
+    colours = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    colours[0, :, :] = np.arange(256, dtype=np.uint8)[:, None]  # every grey level
+    expected = np.asarray(Image.fromarray(colours, mode="RGB").convert("L"))
+    assert np.array_equal(to_gray(colours), expected)
+    assert np.array_equal(to_gray(colours)[0], np.arange(256))  # grey replicated maps back to itself
+
+
+def test_an_oversized_header_is_refused_before_decoding(layout):
+    victim = sorted(layout.glob("train/*/images/*.JPEG"))[2]
+    Image.new("L", (5000, 8)).save(victim, format="JPEG")
+    with pytest.raises(ImageFormatError, match=rf"{victim.name}: image is 5000x8 px, more than 4096"):
+        read_tiny_imagenet(layout)
 
 
 def test_truncated_jpeg_is_named(layout):
