@@ -1,6 +1,7 @@
 """Batched against per-image constrained reconstruction, at equal results, side by side.
 
-Run: ``.venv/bin/python bench/reconstruction.py``.
+Run: ``.venv/bin/python bench/reconstruction.py``; with ``--convergence``, the sum and the
+mean objective compared at full width (README, Reconstructions).
 """
 
 from __future__ import annotations
@@ -45,6 +46,48 @@ def compare(layer, targets, radii, seeds, optimizer: str, lr: float) -> dict:
     }
 
 
+def convergence(steps: int = 100, every: int = 10, norms=(5.0, 15.0, 60.0)) -> list[dict]:
+    """The paper's step sizes on the sum and on the mean objective, at FULL width (conv3_1 has
+    256 x 16 x 16 = 65,536 activations), for a few steps on one demo-set target.
+
+    Prints ||f(x) - f(x0)||^2 relative to its value at step 0, per norm, every ``every`` steps.
+    The network is VGG-19-BN at random initialisation with its conv3_1 output scaled by
+    ACTIVATION_SCALE (no trained full-width model exists on a CPU machine)."""
+    import numpy as np
+
+    from pipeline.images.demo_set import SHAPES, render
+    from pipeline.corruptions import to_gray
+
+    device = choose_device()
+    torch.manual_seed(0)
+    model = VGGClassifier(200, width=1.0).to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    block = model.shared_block
+
+    def layer(x):
+        return ACTIVATION_SCALE * block(x)
+
+    image = to_gray(render(np.random.default_rng(0), SHAPES[3])).astype(np.float32) / 255.0
+    target = torch.from_numpy((image - image.mean()) / image.std())[None, None].to(device)
+    targets = target.repeat(len(norms), 1, 1, 1)
+    radii = torch.tensor(norms, device=device)
+    rows = []
+    for optimizer, lr in METHODS:
+        for reduction in ("sum", "mean"):
+            start = time.perf_counter()
+            _, _, trace = reconstruct(layer, targets, radii, optimizer, lr, steps, list(range(len(norms))),
+                                      reduction=reduction, trace_every=every)
+            first = trace[0][1]
+            row = {"optimizer": optimizer, "lr": lr, "reduction": reduction, "width": 1.0, "steps": steps,
+                   "seconds": round(time.perf_counter() - start, 1),
+                   "relative_loss": {f"{n:g}": [round(float(t[1][i] / first[i]), 4) for t in trace] for i, n in enumerate(norms)},
+                   "at_steps": [t[0] for t in trace]}
+            print(json.dumps(row))
+            rows.append(row)
+    return rows
+
+
 def main() -> dict:
     device = choose_device()
     torch.manual_seed(0)
@@ -63,4 +106,7 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    if "--convergence" in sys.argv:
+        convergence()
+    else:
+        main()

@@ -2,9 +2,10 @@
 
 Reconstruction (paper section 4): given a target image x0 and a layer f (conv3_1), find
     x* = argmin ||f(x) - f(x0)||^2  subject to  ||x||^2 <= r^2
-by gradient steps on the mean squared activation error (the same minimiser, a step size
-that does not grow with the layer's size), projecting x onto the L2 ball of radius r after
-every step. Images are in the models' standardised pixel space. Many (target, norm) pairs
+by gradient steps on the squared activation error, summed (the paper's objective) or
+averaged over the layer's activations (``reduction``: the same minimiser, a gradient
+divided by the layer's size, 65,536 at full width), projecting x onto the L2 ball of
+radius r after every step. Images are in the models' standardised pixel space. Many (target, norm) pairs
 are optimised as one batch: the loss is the sum of per-image losses, the model is in eval
 mode (batch norm uses its running statistics), SGD and Adam act elementwise and the
 projection is per image, so each image's trajectory is the one it would have alone (a
@@ -29,12 +30,19 @@ def initial_images(shape: tuple[int, ...], seeds: list[int], scale: float = 0.01
     return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(int(s))) * scale for s in seeds])
 
 
+REDUCTIONS = ("sum", "mean")
+
+
 def reconstruct(layer, targets: torch.Tensor, radii: torch.Tensor, optimizer: str, lr: float, steps: int,
-                seeds: list[int], progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                seeds: list[int], progress: bool = False, reduction: str = "mean",
+                trace_every: int = 0) -> tuple[torch.Tensor, torch.Tensor] | tuple[torch.Tensor, torch.Tensor, list]:
     """Reconstruct each target (B, 1, H, W; standardised) under its radius.
 
     ``layer`` maps images to activations (the model's conv3_1 block, in eval mode). Returns
-    (reconstructions, final ||f(x) - f(x0)||^2 per image). ``optimizer`` is ``sgd`` or ``adam``.
+    (reconstructions, final ||f(x) - f(x0)||^2 per image). ``optimizer`` is ``sgd`` or ``adam``;
+    ``reduction`` is the objective the steps are taken on, ``sum`` (||f(x) - f(x0)||^2) or
+    ``mean`` (that over the number of activations). With ``trace_every`` > 0 a third value
+    lists (step, per-image ||f(x) - f(x0)||^2) every that many steps, for convergence studies.
     """
     from tqdm.auto import tqdm
 
@@ -49,18 +57,26 @@ def reconstruct(layer, targets: torch.Tensor, radii: torch.Tensor, optimizer: st
         opt = torch.optim.Adam([x], lr=lr)
     else:
         raise ValueError(f"optimizer {optimizer!r}: expected 'sgd' or 'adam'")
-    for _ in tqdm(range(steps), desc="reconstruction", unit="step", leave=False, disable=not progress):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction {reduction!r}: expected one of {REDUCTIONS}")
+    # SGD's step scales with the objective, so sum and mean are different step sizes (by the
+    # layer's size); Adam normalises the gradient and is nearly invariant to the choice
+    trace = []
+    for step in tqdm(range(steps), desc="reconstruction", unit="step", leave=False, disable=not progress):
         opt.zero_grad(set_to_none=True)
-        # the objective is the mean over the layer's activations (MSE): with the sum, SGD at
-        # the paper's lr of 5 diverges (the loss grows with the radius; the benchmark showed
-        # it), with the mean it converges; Adam is invariant to the scale
-        per_image = (layer(x) - goal).pow(2).flatten(1).mean(1)
+        squared = (layer(x) - goal).pow(2).flatten(1)
+        if trace_every and step % trace_every == 0:
+            trace.append((step, squared.detach().sum(1).cpu()))
+        per_image = squared.sum(1) if reduction == "sum" else squared.mean(1)
         per_image.sum().backward()
         opt.step()
         with torch.no_grad():
             x.copy_(project_to_ball(x, radii))
     with torch.no_grad():
         losses = (layer(x) - goal).pow(2).flatten(1).sum(1)
+    if trace_every:
+        trace.append((steps, losses.detach().cpu()))
+        return x.detach(), losses.detach(), trace
     return x.detach(), losses.detach()
 
 

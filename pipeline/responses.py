@@ -25,6 +25,12 @@ def predict_all(model, images: torch.Tensor, sessions: list[str], batch_size: in
     return torch.cat(out).numpy().astype(np.float32)
 
 
+def shuffle_seed_for(shuffle_seed: int, producer_seed: int) -> int:
+    """The permutation seed of one shuffled entry: each producer seed gets its own
+    permutations (the control's five models are not five copies of one shuffle)."""
+    return int(np.random.SeedSequence([int(shuffle_seed), int(producer_seed)]).generate_state(1)[0])
+
+
 def shuffle_per_neuron(responses: np.ndarray, seed: int) -> np.ndarray:
     """Each column permuted across rows independently, with a seeded generator.
 

@@ -93,7 +93,10 @@ def regression(y: np.ndarray, predictors: dict[str, np.ndarray]) -> dict:
     """Ordinary least squares of ``y`` on an intercept and ``predictors``, with t tests.
 
     Returns per term (``intercept`` and each predictor) the coefficient, standard error,
-    t statistic and two-sided p value, plus ``n`` and ``r_squared``.
+    t statistic and two-sided p value, plus ``n``, ``rank`` (of the design matrix) and
+    ``r_squared``. Quantities the data do not determine are NaN, never a number a pseudo-
+    inverse happened to pick: every term when the design is rank-deficient (e.g. all models
+    at the same clean accuracy), R^2 when the scores do not vary.
     """
     import statsmodels.api as sm
 
@@ -102,9 +105,19 @@ def regression(y: np.ndarray, predictors: dict[str, np.ndarray]) -> dict:
     x = np.column_stack([np.asarray(predictors[n], dtype=np.float64) for n in names])
     if len(y) <= len(names) + 1:
         raise ValueError(f"{len(y)} models cannot fit an intercept and {len(names)} slopes with a residual")
-    fit = sm.OLS(y, sm.add_constant(x, has_constant="add")).fit()
-    terms = {}
-    for i, name in enumerate(["intercept", *names]):
-        terms[name] = {"coefficient": float(fit.params[i]), "std_error": float(fit.bse[i]),
-                       "t": float(fit.tvalues[i]), "p": float(fit.pvalues[i])}
-    return {"terms": terms, "n": int(len(y)), "r_squared": float(fit.rsquared)}
+    design = sm.add_constant(x, has_constant="add")
+    rank = int(np.linalg.matrix_rank(design))
+    nan = float("nan")
+    if rank < design.shape[1]:
+        terms = {name: {"coefficient": nan, "std_error": nan, "t": nan, "p": nan} for name in ["intercept", *names]}
+    else:
+        fit = sm.OLS(y, design).fit()
+        terms = {name: {"coefficient": float(fit.params[i]), "std_error": float(fit.bse[i]),
+                        "t": float(fit.tvalues[i]), "p": float(fit.pvalues[i])}
+                 for i, name in enumerate(["intercept", *names])}
+    total = float(((y - y.mean()) ** 2).sum())
+    if rank < design.shape[1] or total == 0:
+        r_squared = nan
+    else:
+        r_squared = float(fit.rsquared)
+    return {"terms": terms, "n": int(len(y)), "rank": rank, "r_squared": r_squared}

@@ -76,7 +76,15 @@ def deepgaze2(image: np.ndarray, weights_path: str | None, centre_bias: np.ndarr
     import torch
 
     model = _deepgaze_module()()
-    model.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
+    try:
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as err:  # a pickle of something else, or another layout's keys
+        first = str(err).strip().splitlines()[0][:300]
+        raise SaliencyUnavailable(
+            f"{weights_path}: not a state dict of pipeline.saliency.DeepGazeII ({first}); only that layout loads "
+            "(features.N.*, readout.*, blur_sigma, centre_weight), see README, Saliency"
+        ) from None
     model.eval()
     rgb = np.repeat(np.asarray(image, dtype=np.float32)[None, None], 3, axis=1) / 255.0
     with torch.no_grad():
@@ -101,19 +109,28 @@ def _deepgaze_module():
         def __init__(self):
             super().__init__()
             self.features = vgg19(weights=None).features[:36]
+            for layer in self.features:  # torchvision's ReLUs act in place: a captured conv5_1 would
+                if isinstance(layer, nn.ReLU):  # become relu5_1 when the next layer runs
+                    layer.inplace = False
             self.readout = nn.Sequential(nn.Conv2d(5 * 512, 16, 1), nn.Softplus(), nn.Conv2d(16, 32, 1), nn.Softplus(),
                                          nn.Conv2d(32, 2, 1), nn.Softplus(), nn.Conv2d(2, 1, 1))
             self.blur_sigma = nn.Parameter(torch.tensor(5.0))
             self.centre_weight = nn.Parameter(torch.tensor(1.0))
 
-        def forward(self, rgb, centre_bias=None):
-            mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-            std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-            x, picked = (F.interpolate(rgb, scale_factor=0.5) - mean) / std, []
+        def capture(self, x):
+            """The five feature maps of LAYERS for standardised input x; conv5_1 and conv5_3 are
+            the convolutions' outputs before their ReLUs."""
+            picked = []
             for i, layer in enumerate(self.features):
                 x = layer(x)
                 if i in self.LAYERS:
                     picked.append(x)
+            return picked
+
+        def forward(self, rgb, centre_bias=None):
+            mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+            std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+            picked = self.capture((F.interpolate(rgb, scale_factor=0.5) - mean) / std)
             size = picked[0].shape[-2:]
             readout = self.readout(torch.cat([F.interpolate(p, size=size) for p in picked], 1))
             readout = F.interpolate(readout, size=rgb.shape[-2:], mode="bilinear", align_corners=False)[:, 0]

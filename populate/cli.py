@@ -47,7 +47,8 @@ def _register(args) -> int:
     from . import profiles
 
     schemas.load_all()
-    print(json.dumps(profiles.register(args.profile), default=str))
+    print(json.dumps(profiles.register(args.profile, experiment=args.experiment, image_dataset=args.image_dataset,
+                                       neural_dataset=args.neural_dataset), default=str))
     return 0
 
 
@@ -91,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("register", help="insert a profile's registry content and families (idempotent)")
     p.add_argument("profile", choices=("demo", "paper", "tiny"), help="the profile (populate/profiles.py)")
+    p.add_argument("--experiment", help="name of the experiment its families form (default: the profile's name)")
+    p.add_argument("--image-dataset", help="image dataset the families train on (default: the profile's image set)")
+    p.add_argument("--neural-dataset", help="neural dataset the Monkey Predictor and MTL families learn from "
+                                            "(default: the profile's virtual monkey)")
     p.set_defaults(func=_register)
 
     p = sub.add_parser("demo", help="run the demo on the embedded default")
@@ -122,9 +127,10 @@ def _user_errors() -> tuple[type[Exception], ...]:
     try:
         from schemas.images import ImageIngestError
         from schemas.recording import IngestError
+        from schemas.registry import RegistrationError
         from schemas.saliency import SaliencyIngestError
 
-        errors += [IngestError, ImageIngestError, SaliencyIngestError]
+        errors += [IngestError, ImageIngestError, SaliencyIngestError, RegistrationError]
     except Exception:  # the database may be unreachable; then there are no ingest errors to catch
         pass
     return tuple(errors)

@@ -43,7 +43,7 @@ def ensure_image_set(spec: dict) -> str:
     if images.ImageDataset & {"image_dataset": name}:
         print(f"image set {name!r}: already imported")
         return name
-    folder = connection.pipeline_home() / "demo-tiny-imagenet"
+    folder = connection.pipeline_home() / "demo-tiny-imagenet" / name  # one folder per set: two sets never share files
     if not (folder / "wnids.txt").exists():
         write_demo_set(folder, n_classes=spec["n_classes"], train_per_class=spec["train_per_class"],
                        val_per_class=spec["val_per_class"], seed=spec["seed"])

@@ -35,7 +35,7 @@ def virtual_monkey(args) -> int:
 def monkey(args) -> int:
     from pipeline.recordings.published import read_published
 
-    recordings = read_published(args.path, ppd=args.ppd)
+    recordings = read_published(args.path, ppd=args.ppd, pixel_range=args.pixel_range)
     print(json.dumps(ingest_recordings(recordings, args.name)))
     return 0
 
@@ -94,6 +94,8 @@ def add_parser(sub) -> None:
     p.add_argument("path", help="folder with neuronal_data/*.pickle and images/<id:06d>.npy")
     p.add_argument("--name", required=True, help="name of the recording set (and of its neural dataset)")
     p.add_argument("--ppd", type=float, default=63.0, help="pixels per degree of the image files (default 63)")
+    p.add_argument("--pixel-range", choices=("0-255", "0-1"), default="0-255",
+                   help="how the image files store grey levels (default 0-255); data outside it are refused")
     p.set_defaults(func=monkey)
 
     p = kinds.add_parser("tiny-imagenet", help="import a folder in the tiny-imagenet-200 layout")

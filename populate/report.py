@@ -196,9 +196,12 @@ def _fig3c(ctx, path):
         fig.colorbar(dots, ax=ax, label="clean accuracy")
         line = np.linspace(x.min(), x.max(), 2)
         coef = {t: terms[t]["coefficient"] for t in terms}
-        ax.plot(line, coef["intercept"] + coef["clean_accuracy"] * acc.mean() + coef["neural"] * line, "k-", lw=1)
-        ax.set(xlabel=f"neural ({reg['neural_measure']})", ylabel="robustness",
-               title=f"{reg['family']}\nb_neural = {coef['neural']:.3g}, p = {terms['neural']['p']:.3g}")
+        if coef["neural"] is None:  # rank-deficient design: no line the data determine
+            title = f"{reg['family']}\nundetermined (design rank {reg['design_rank']} < 3)"
+        else:
+            ax.plot(line, coef["intercept"] + coef["clean_accuracy"] * acc.mean() + coef["neural"] * line, "k-", lw=1)
+            title = f"{reg['family']}\nb_neural = {coef['neural']:.3g}, p = {terms['neural']['p']:.3g}"
+        ax.set(xlabel=f"neural ({reg['neural_measure']})", ylabel="robustness", title=title)
         ax.title.set_fontsize(9)
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))  # FEVe differences are small: keep ticks legible
         values[reg["family"]] = {"b_neural": coef["neural"], "p": terms["neural"]["p"], "r_squared": reg["r_squared"],
@@ -317,7 +320,8 @@ def _neural_table() -> list[dict]:
         rec = recordings[row["neural_dataset"]]
         out.append({"model": label, "kind": row["kind"], "seed": row["seed"], "neural_dataset": row["neural_dataset"],
                     "neural_model_id": row["neural_model_id"], "recording_set": rec["recording_set"], "virtual": rec["virtual"],
-                    **{a: row[a] for a in ("n_units", "test_corr", "validation_corr", "fev", "fev_e", "ceiling", "fraction_of_ceiling")}})
+                    **{a: row[a] for a in ("n_units", "test_corr", "validation_corr", "fev", "fev_e", "n_units_selected",
+                                                 "fev_e_selected", "ceiling", "fraction_of_ceiling")}})
     order = {"monkey_predictor": 0, "oracle_readout": 1, "mtl": 2}
     return sorted(out, key=lambda r: (r["neural_dataset"], order[r["kind"]], r["model"], r["seed"]))
 
@@ -375,9 +379,11 @@ def write_report(outdir, experiment: str | None = None, source: str = "tin-tc") 
         sections.append(f'<h2>{name}</h2><img src="{name}.png" alt="{name}"><p>{html.escape(caption + extra)}<br>'
                         f"Data: {html.escape(provenance)}.</p>")
     neural = _neural_table()
-    header = ("model", "seed", "neural dataset", "recordings", "units", "test corr", "FEVe", "ceiling", "fraction of ceiling")
+    header = ("model", "seed", "neural dataset", "recordings", "units", "test corr", "FEVe", "units with FEV >= 0.15",
+              "FEVe of those", "ceiling", "fraction of ceiling")
     cells = [(r["model"], r["seed"], r["neural_dataset"], f"{r['recording_set']} ({'virtual' if r['virtual'] else 'real'} monkey)",
-              r["n_units"], r["test_corr"], r["fev_e"], r["ceiling"], r["fraction_of_ceiling"]) for r in neural]
+              r["n_units"], r["test_corr"], r["fev_e"], r["n_units_selected"], r["fev_e_selected"], r["ceiling"],
+              r["fraction_of_ceiling"]) for r in neural]
     table = ("<table><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>"
              + "".join("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in row) + "</tr>" for row in cells) + "</table>")
     if not neural:

@@ -53,11 +53,16 @@ class MTLModel(TrainedModelBase):
 
     @property
     def key_source(self):
-        parents = (PredictedResponses.proj() * ResponseSource.proj("producer", "producer_seed") * ModelConfig.proj()
-                   * TrainerConfig.proj() * Seed.proj())
+        parents = (PredictedResponses.proj() * ResponseSource.proj("producer", "producer_seed", "neural_dataset")
+                   * ModelConfig.proj() * TrainerConfig.proj() * Seed.proj())
         parents = parents & {"model_fn": MTL_BUILDER} & {"trainer_fn": MTL_TRAINER} & "seed = producer_seed"
-        planned = [parents & {"producer": producer} & Family.plan(kind) for producer, kind in KIND_OF_PRODUCER.items()]
-        keys = [key for part in planned for key in part.proj().keys()]
+        # only what a family asks for: its configs and seeds, on its image dataset, with
+        # responses of its kind that stand for its neural dataset
+        keys = []
+        for producer, kind in KIND_OF_PRODUCER.items():
+            plan = Family.plan(kind)
+            if plan:
+                keys += (parents & {"producer": producer} & plan).proj().keys()
         return PredictedResponses.proj() * ModelConfig.proj() * TrainerConfig.proj() * Seed.proj() & keys
 
     def make_fetch(self, key):

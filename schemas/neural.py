@@ -98,6 +98,8 @@ class NeuralEvaluation(SyncsCatalogs, dj.Computed):
     fev_e : float64                      # mean over units: fraction of explainable variance explained (model)
     ceiling = null : float64             # mean over units: correlation of the true rates with the responses (virtual only)
     fraction_of_ceiling = null : float64 # test_corr / ceiling (virtual only)
+    n_units_selected : int32             # units whose fev passes the criterion of Cadena et al. 2019 (fev >= 0.15)
+    fev_e_selected = null : float64      # mean FEVe over those units (Figure 3C's x-axis); null if none passes
     """
 
     class Unit(dj.Part):
@@ -148,6 +150,12 @@ class NeuralEvaluation(SyncsCatalogs, dj.Computed):
                 for m in _MEASURES:
                     pooled[m].append(scores[m][i])
         master = {**key, "n_units": len(units), **{m: _mean(pooled[m]) for m in _MEASURES}}
+        # Cadena et al. 2019 analyse only units whose explainable fraction of the test-response
+        # variance is at least 0.15; the paper's Figure 3C takes FEVe from them
+        fev, fev_e = np.asarray(pooled["fev"], dtype=float), np.asarray(pooled["fev_e"], dtype=float)
+        selected = np.isfinite(fev) & (fev >= FEV_SELECTION)
+        master["n_units_selected"] = int(selected.sum())
+        master["fev_e_selected"] = _mean(fev_e[selected]) if selected.any() else None
         master["fraction_of_ceiling"] = (
             master["test_corr"] / master["ceiling"] if master["ceiling"] and master["test_corr"] is not None else None
         )
@@ -159,6 +167,8 @@ class NeuralEvaluation(SyncsCatalogs, dj.Computed):
 
 
 _MEASURES = ("test_corr", "validation_corr", "fev", "fev_e", "ceiling")
+#: the unit selection of Cadena et al. 2019: explainable fraction of variance of at least 0.15
+FEV_SELECTION = 0.15
 
 
 def _mean(values) -> float | None:

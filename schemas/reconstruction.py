@@ -26,6 +26,7 @@ from .connection import make_schema
 from .corruption import CorruptionSet, CorruptionSource  # noqa: F401 (definitions name them)
 from .evaluation import ClassifierModel
 from .images import ImageDataset
+from .registry import RegistrationError
 from .saliency import SaliencyImageSet, SaliencyMap, SaliencyModel  # noqa: F401
 
 schema = make_schema("reconstruction")
@@ -45,6 +46,44 @@ class TargetSet(dj.Manual):
     corruption_source = "tin-tc" : varchar(32)  # noisy_test: the dataset's TIN-TC source (gaussian noise, severity 2)
     -> [nullable] SaliencyImageSet      # natural: the saliency images
     """
+
+    @classmethod
+    def define(cls, image_dataset: str, target_set: str, kind: str, n_images: int, corruption_source: str = "tin-tc",
+               saliency_set: str | None = None) -> dict:
+        """Insert (idempotently) a target set, refusing one its source cannot fill.
+
+        A natural set names its saliency set; a request for more images than the source
+        holds is an error here, never a silently shorter set later.
+        """
+        key = {"image_dataset": image_dataset, "target_set": target_set}
+        if kind == "natural":
+            if not saliency_set:
+                raise RegistrationError(f"target set {target_set!r}: a natural target set names its saliency image set")
+            have = len(SaliencyImageSet.Image & {"saliency_set": saliency_set})
+            source = f"saliency image set {saliency_set!r}"
+        elif kind == "noisy_test":
+            have = int((ImageDataset.Split & {"image_dataset": image_dataset, "split": "test"}).fetch1("n_images"))
+            source = f"the test split of {image_dataset!r}"
+        else:
+            raise RegistrationError(f"target set {target_set!r}: kind {kind!r} is not noisy_test or natural")
+        if have < n_images:
+            raise RegistrationError(f"target set {target_set!r} asks for {n_images} images; {source} has {have}")
+        row = {**key, "kind": kind, "n_images": n_images, "corruption_source": corruption_source if kind == "noisy_test" else "",
+               "saliency_set": saliency_set if kind == "natural" else None}
+        if cls & key:
+            stored = (cls & key).fetch1()
+            if any(stored[k] != v for k, v in row.items()):
+                raise RegistrationError(f"target set {target_set!r} of {image_dataset!r} exists with other settings; name a new one")
+            return key
+        cls.insert1(row)
+        return key
+
+
+def _enough(key: dict, wanted: int, have: int, what: str) -> None:
+    """A target set is never cut short silently."""
+    if have < wanted:
+        raise ValueError(f"target set {key['target_set']!r} of {key['image_dataset']!r} asks for {wanted} targets; "
+                         f"there are {have} {what}")
 
 
 @schema
@@ -80,11 +119,13 @@ class ReconstructionTarget(dj.Computed):
         n = int(target_set["n_images"])
         if target_set["kind"] == "noisy_test":
             source = {"image_dataset": key["image_dataset"], "corruption_source": target_set["corruption_source"], **NOISY}
-            images = np.asarray((CorruptionSet & source).fetch1("images"))[:n]
-            rows = [(i, img) for i, img in enumerate(images)]
+            images = np.asarray((CorruptionSet & source).fetch1("images"))
+            _enough(key, n, len(images), "noisy test images")
+            rows = [(i, img) for i, img in enumerate(images[:n])]
         else:
-            found = (SaliencyImageSet.Image & {"saliency_set": target_set["saliency_set"]}).to_dicts(order_by="image_id")[:n]
-            rows = [(r["image_id"], np.clip(np.round(resize(np.asarray(r["image"]))), 0, 255).astype(np.uint8)) for r in found]
+            found = (SaliencyImageSet.Image & {"saliency_set": target_set["saliency_set"]}).to_dicts(order_by="image_id")
+            _enough(key, n, len(found), f"images in saliency set {target_set['saliency_set']!r}")
+            rows = [(r["image_id"], np.clip(np.round(resize(np.asarray(r["image"]))), 0, 255).astype(np.uint8)) for r in found[:n]]
         return ([{**key, "target_index": t, "image": img, "source_index": int(s)} for t, (s, img) in enumerate(rows)],)
 
     def make_insert(self, key, rows):
@@ -112,6 +153,7 @@ class ReconstructionMethod(dj.Manual):
     steps : int32                       # optimisation steps per image (paper: 8000)
     layer : enum('conv3_1')             # the layer whose activations are matched
     for_models : enum('mtl', 'baseline_oracle')  # which models it reconstructs from
+    reduction = "mean" : enum('sum', 'mean')  # objective stepped on: sum of squared activation errors (the paper's), or their mean
     """
 
 
@@ -168,7 +210,7 @@ class Reconstruction(dj.Computed):
         seeds = [int(t["target_index"]) * 1000 + norms.index(n) for t, n in pairs]
         started = time.monotonic()
         x, losses = rc.reconstruct(model.shared_block, x0, radii, method["optimizer"], float(method["lr"]), int(method["steps"]),
-                                   seeds, progress=True)
+                                   seeds, progress=True, reduction=method["reduction"])
         seconds = time.monotonic() - started
         rows = [{**key, "target_index": t["target_index"], "norm": n, "reconstruction": x[i, 0].cpu().numpy().astype(np.float32),
                  "loss": float(losses[i]), "achieved_norm": float(x[i].norm())} for i, (t, n) in enumerate(pairs)]

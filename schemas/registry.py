@@ -26,6 +26,10 @@ from .connection import make_schema
 schema = make_schema("registry")
 
 
+class RegistrationError(ValueError):
+    """A registration (family, target set, profile) that was refused; nothing of it was stored."""
+
+
 class _ConfigRegistry:
     """Shared behaviour of the three configuration tables; ``_kind`` prefixes attribute names."""
 

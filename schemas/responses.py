@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from pipeline.device import choose_device
-from pipeline.responses import predict_all, shuffle_per_neuron
+from pipeline.responses import predict_all, shuffle_per_neuron, shuffle_seed_for
 
 from .catalog import Catalog, SyncsCatalogs
 from .classifier import OracleStage2
@@ -93,7 +93,7 @@ class OracleReadout(TrainedModelBase):
 class Shuffle(dj.Lookup):
     definition = """
     # seeds of the shuffled control (each unit's responses permuted across images)
-    shuffle_seed : int32                # seed of the permutations
+    shuffle_seed : int32                # seed of the permutations, mixed with each producer's seed (pipeline.responses.shuffle_seed_for)
     """
     contents = [(0,)]
 
@@ -189,7 +189,8 @@ class PredictedResponses(SyncsCatalogs, dj.Computed):
         sessions = _neural_dataset_sessions(neural_dataset)
         if producer == "shuffled":
             original = {"image_dataset": key["image_dataset"], "responses_id": (ResponseSource.Shuffled & key).fetch1("original_id")}
-            seed = int((ResponseSource.Shuffled & key).fetch1("shuffle_seed"))
+            shuffle_seed = int((ResponseSource.Shuffled & key).fetch1("shuffle_seed"))
+            seed = shuffle_seed_for(shuffle_seed, int((ResponseSource & key).fetch1("producer_seed")))
             splits = {row["split"]: np.asarray(row["responses"]) for row in (PredictedResponses.Split & original).to_dicts()}
             names = sorted(splits)
             # shuffled across all images of the dataset, then cut back into splits

@@ -36,23 +36,34 @@ _PRODUCER_OF_KIND = {"mtl_monkey": "monkey_predictor", "mtl_oracle": "oracle_rea
 _PART_OF_KIND = {"baseline": "FromClassifier", "oracle": "FromOracle"}
 
 
-def family_members(family_key: dict, image_dataset: str) -> tuple[list[dict], int]:
-    """(ClassifierModel keys of the family's trained models on ``image_dataset``, models planned)."""
+def family_members(family_key: dict, image_dataset: str | None = None) -> tuple[list[dict], int]:
+    """(ClassifierModel keys of the family's trained models, models planned).
+
+    Only the family's data count: models on its image dataset and, for MTL families,
+    trained on responses of its kind that stand for its neural dataset. ``image_dataset``,
+    where given, must be the family's (another dataset has no members).
+    """
     family = (Family & family_key).fetch1()
     seeds = Family.Replicate & family_key
     plan = {(c["model_fn"], c["model_hash"], c["trainer_fn"], c["trainer_hash"], int(s))
             for c in (Family.Config & family_key).to_dicts() for s in seeds.to_arrays("seed").tolist()}
+    if image_dataset is not None and image_dataset != family["image_dataset"]:
+        return [], len(plan)
+    image_dataset = family["image_dataset"]
     part = getattr(ClassifierModel, _PART_OF_KIND.get(family["kind"], "FromMTL"))
     rows = (part & {"image_dataset": image_dataset}).to_dicts()
     members = [r for r in rows if (r["model_fn"], r["model_hash"], r["trainer_fn"], r["trainer_hash"], int(r["seed"])) in plan]
     if family["kind"] in _PRODUCER_OF_KIND:
-        producers = dict(zip(*(ResponseSource & {"image_dataset": image_dataset}).to_arrays("responses_id", "producer")))
-        members = [r for r in members if producers.get(r["responses_id"]) == _PRODUCER_OF_KIND[family["kind"]]]
+        wanted = {"image_dataset": image_dataset, "producer": _PRODUCER_OF_KIND[family["kind"]],
+                  "neural_dataset": family["neural_dataset"]}
+        responses = set((ResponseSource & wanted).to_arrays("responses_id").tolist())
+        members = [r for r in members if r["responses_id"] in responses]
     return [{"image_dataset": image_dataset, "classifier_id": r["classifier_id"]} for r in members], len(plan)
 
 
-def reference_family(experiment: str) -> dict | None:
-    keys = (Family & {"experiment": experiment, "kind": "baseline"}).keys(order_by="family")
+def reference_family(experiment: str, image_dataset: str) -> dict | None:
+    """The experiment's Baseline family on ``image_dataset`` (the first by name)."""
+    keys = (Family & {"experiment": experiment, "kind": "baseline", "image_dataset": image_dataset}).keys(order_by="family")
     return keys[0] if keys else None
 
 
@@ -74,7 +85,7 @@ def _correctness(members: list[dict], source: dict, corruptions: list[str]) -> n
 @schema
 class Robustness(dj.Computed):
     definition = """
-    # a family's robustness against the Baseline family of its experiment, on one corruption source
+    # a family's robustness against its experiment's Baseline family on the same images, on one corruption source
     -> Family
     -> CorruptionSource
     ---
@@ -130,16 +141,19 @@ class Robustness(dj.Computed):
     @property
     def key_source(self):
         candidates = (Family & "kind != 'monkey_predictor'").proj() * CorruptionSource.proj()
+        dataset_of = {(f["experiment"], f["family"]): f["image_dataset"] for f in Family.to_dicts()}
         ready = []
         for key in candidates.to_dicts():
+            if dataset_of[(key["experiment"], key["family"])] != key["image_dataset"]:
+                continue  # a family is scored only on corruptions of its own image dataset
             source = {k: key[k] for k in ("image_dataset", "corruption_source")}
-            reference = reference_family(key["experiment"])
+            reference = reference_family(key["experiment"], key["image_dataset"])
             if reference and _ready(reference, source) and _ready({k: key[k] for k in ("experiment", "family")}, source):
                 ready.append(key)
         return candidates & ready
 
     def make_fetch(self, key):
-        return (reference_family(key["experiment"])["family"],)
+        return (reference_family(key["experiment"], key["image_dataset"])["family"],)
 
     def make_compute(self, key, reference):
         source = {k: key[k] for k in ("image_dataset", "corruption_source")}
@@ -192,12 +206,13 @@ def _nullable(value) -> float | None:
 
 
 def _neural_fev(member: dict) -> float | None:
-    """FEVe of the MTL model behind a ClassifierModel entry, from its NeuralEvaluation."""
+    """FEVe of the MTL model behind a ClassifierModel entry over the units that pass the
+    selection of Cadena et al. 2019 (fev >= 0.15), from its NeuralEvaluation."""
     mtl = (ClassifierModel.FromMTL & member).fetch1()
     fields = ("responses_id", "model_fn", "model_hash", "trainer_fn", "trainer_hash", "seed")
     match = NeuralModel.FromMTL & {k: mtl[k] for k in fields} & {"image_dataset": mtl["image_dataset"]}
     evaluation = NeuralEvaluation & match.proj()
-    return evaluation.fetch1("fev_e") if evaluation else None
+    return evaluation.fetch1("fev_e_selected") if evaluation else None
 
 
 @schema
@@ -207,8 +222,9 @@ class RobustnessRegression(dj.Computed):
     -> Robustness
     ---
     n_models : int32                    # models in the regression
-    r_squared : float64                 # coefficient of determination
-    neural_measure : varchar(16)        # the neural predictor: fev_e (fraction of explainable variance explained)
+    design_rank : int32                 # rank of [1, clean accuracy, neural] over the models; terms are null below 3
+    r_squared = null : float64          # coefficient of determination; null where undetermined
+    neural_measure : varchar(16)        # the neural predictor: fev_e_selected (FEVe over units with fev >= 0.15)
     """
 
     class Term(dj.Part):
@@ -217,10 +233,10 @@ class RobustnessRegression(dj.Computed):
         -> master
         term : varchar(16)              # intercept, clean_accuracy or neural
         ---
-        coefficient : float64           # least-squares estimate
-        std_error : float64             # its standard error
-        t : float64                     # t statistic
-        p : float64                     # two-sided p value
+        coefficient = null : float64    # least-squares estimate (null: the design is rank-deficient)
+        std_error = null : float64      # its standard error
+        t = null : float64              # t statistic
+        p = null : float64              # two-sided p value
         """
 
     class Member(dj.Part):
@@ -231,7 +247,7 @@ class RobustnessRegression(dj.Computed):
         ---
         robustness : float64            # the model's robustness score
         clean_accuracy : float64        # clean test accuracy (0-1)
-        neural : float64                # FEVe of the model's neural head on the real test responses
+        neural : float64                # FEVe of the model's neural head on the real test responses, selected units
         """
 
     @property
@@ -257,6 +273,8 @@ class RobustnessRegression(dj.Computed):
         return fit, points
 
     def make_insert(self, key, fit, points):
-        self.insert1({**key, "n_models": fit["n"], "r_squared": fit["r_squared"], "neural_measure": "fev_e"})
-        self.Term.insert([{**key, "term": term, **values} for term, values in fit["terms"].items()])
+        self.insert1({**key, "n_models": fit["n"], "design_rank": fit["rank"], "r_squared": _nullable(fit["r_squared"]),
+                      "neural_measure": "fev_e_selected"})
+        self.Term.insert([{**key, "term": term, **{k: _nullable(v) for k, v in values.items()}}
+                          for term, values in fit["terms"].items()])
         self.Member.insert(points)

@@ -146,15 +146,37 @@ def _read_image(path: Path) -> np.ndarray:
     if image.ndim != 2:
         raise RecordingFormatError(f"{path}: image has shape {image.shape}, expected a 2-D grayscale image")
     image = image.astype(np.float64)
-    if np.isnan(image).any():
-        raise RecordingFormatError(f"{path}: image contains NaN")
-    if image.max() <= 1.0:
-        image = image * 255.0  # images stored in [0, 1]
-    return np.clip(image, 0, 255)
+    if not np.isfinite(image).all():
+        raise RecordingFormatError(f"{path}: image contains NaN or infinite values")
+    return image
 
 
-def read_published(root: str | Path, ppd: float = 63.0, ppd_out: float = MODEL_PPD, out_px: int = MODEL_PX) -> Recordings:
-    """Read and validate the whole layout; raise :class:`RecordingFormatError` on the first problem."""
+#: the pixel ranges image files may be stored in, and the factor that maps each to [0, 255]
+PIXEL_RANGES = {"0-255": 1.0, "0-1": 255.0}
+
+
+def _to_grey_levels(images: np.ndarray, pixel_range: str, folder: Path) -> np.ndarray:
+    """Images in [0, 255], from files stored in ``pixel_range``; data outside it are an error."""
+    if pixel_range not in PIXEL_RANGES:
+        raise RecordingFormatError(f"pixel range {pixel_range!r} is not one of {sorted(PIXEL_RANGES)}")
+    low, high = float(images.min()), float(images.max())
+    top = 255.0 / PIXEL_RANGES[pixel_range]
+    if low < 0 or high > top:
+        raise RecordingFormatError(f"{folder}: pixel values span [{low:g}, {high:g}], outside the declared range "
+                                   f"{pixel_range}; pass the range the files are stored in (--pixel-range)")
+    if pixel_range == "0-255" and high <= 1.0:
+        raise RecordingFormatError(f"{folder}: every pixel value lies in [{low:g}, {high:g}]: the files look stored in "
+                                   "[0, 1], not the declared 0-255; pass --pixel-range 0-1")
+    return images * PIXEL_RANGES[pixel_range]
+
+
+def read_published(root: str | Path, ppd: float = 63.0, ppd_out: float = MODEL_PPD, out_px: int = MODEL_PX,
+                   pixel_range: str = "0-255") -> Recordings:
+    """Read and validate the whole layout; raise :class:`RecordingFormatError` on the first problem.
+
+    ``pixel_range`` is how the image files store grey levels: ``0-255`` or ``0-1``. Nothing
+    is guessed: values outside the declared range, or a 0-255 set whose values all lie in
+    [0, 1], are an error that says which range to declare."""
     root = Path(root)
     folder = root / "neuronal_data"
     files = sorted(folder.glob("*.pickle"))
@@ -177,8 +199,9 @@ def read_published(root: str | Path, ppd: float = 63.0, ppd_out: float = MODEL_P
         if len(shapes) > 1:
             raise RecordingFormatError(f"{root / 'images'}: images have different shapes {sorted(shapes)}")
         native.append(image)
+    native = _to_grey_levels(np.stack(native), pixel_range, root / "images")
     try:
-        images = crop_and_downscale(np.stack(native), ppd, ppd_out, out_px)
+        images = crop_and_downscale(native, ppd, ppd_out, out_px)
     except ValueError as err:
         raise RecordingFormatError(f"{root / 'images'}: {err}") from None
     recordings = Recordings(
@@ -189,6 +212,7 @@ def read_published(root: str | Path, ppd: float = 63.0, ppd_out: float = MODEL_P
         image_roles=["test" if i in test else "train" for i in image_ids.tolist()],
         sessions=sessions,
         parameters={"path": str(root.resolve()), "stimulus_ppd": ppd, "model_ppd": ppd_out, "model_px": out_px,
+                    "pixel_range": pixel_range,
                     "bin_width_ms": BIN_WIDTH_MS, "bin_origin_ms": BIN_ORIGIN_MS},
     )
     try:

@@ -19,6 +19,8 @@ accuracy (the classification trainers' plateau schedule).
 
 from __future__ import annotations
 
+import math
+
 import re
 
 import numpy as np
@@ -121,12 +123,19 @@ def train_mtl(
     tolerance: float = 1e-4,
     max_lr_decays: int = 5,
     augment: bool = True,
+    scale_loss: bool = False,
 ) -> TrainingResult:
     """Co-train an :class:`~pipeline.models.mtl.MTLNetwork` on images and predicted responses.
 
     ``dataloaders`` has the image splits (``train``, ``validation``, ``test``: uint8
     images, labels), ``image_mean``/``image_std``, and ``responses`` per split (images x
     units, rows aligned with the split's images).
+
+    ``scale_loss`` multiplies each neural batch's loss term by sqrt(N / batch), N the
+    training images with responses, as the authors' ``neural_full_objective`` does when
+    their trainer config sets ``scale_loss`` (its default for multi-loss training). Off by
+    default: the paper does not mention it, and whether their published experiments ran
+    with it is not verified against their experiment configs.
     """
     parse_batch_ratio(batch_ratio)  # a bad ratio fails before any work
     responses = dataloaders["responses"]
@@ -151,7 +160,8 @@ def train_mtl(
         for _ in range(n_neural):
             rows = stream.next().to(device)
             prediction = model.neural(inputs.eval(x[rows]))
-            yield neural_term(F.mse_loss(prediction.float(), targets[rows]), model.log_sigma_n)
+            term = neural_term(F.mse_loss(prediction.float(), targets[rows]), model.log_sigma_n)
+            yield term * neural_loss_scale(len(targets), len(rows)) if scale_loss else term
 
     def evaluate(model) -> dict:
         scores = neural_validation(model, dataloaders["validation"][0], responses["validation"], mean, std, 2 * batch_size)
@@ -162,4 +172,10 @@ def train_mtl(
                   lr_decay_factor=lr_decay_factor, patience=patience, tolerance=tolerance,
                   max_lr_decays=max_lr_decays, augment=augment, on_epoch=on_epoch, evaluate=evaluate)
     result.output["batch_ratio"] = batch_ratio
+    result.output["scale_loss"] = bool(scale_loss)
     return result
+
+
+def neural_loss_scale(n_images: int, batch: int) -> float:
+    """The authors' scale of a neural batch's loss: sqrt(images in the set / images in the batch)."""
+    return math.sqrt(n_images / batch)

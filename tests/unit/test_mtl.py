@@ -136,3 +136,23 @@ def test_session_columns_select_a_sessions_units():
     assert torch.allclose(model.predict_session(images, "s1"), all_units[:, 3:5])
     with pytest.raises(KeyError, match="s9"):
         model.predict_session(images, "s9")
+
+
+def test_scale_loss_multiplies_the_neural_term_by_sqrt_images_over_batch():
+    from pipeline.training.mtl import neural_loss_scale
+
+    assert neural_loss_scale(48, 12) == pytest.approx(2.0)
+    data = _mtl_data()  # 48 training images
+    config = dict(batch_ratio="1:1", max_epochs=1, batch_size=8, lr=0.01)
+
+    def trained(scale_loss, neural_batch_size):
+        return train_mtl(build_mtl_model(data, seed=0, width=0.125), data, seed=0, scale_loss=scale_loss,
+                         neural_batch_size=neural_batch_size, **config)
+
+    off, on = trained(False, 12), trained(True, 12)  # scale sqrt(48 / 12) = 2
+    assert off.output["scale_loss"] is False and on.output["scale_loss"] is True
+    assert not torch.allclose(off.state_dict["log_sigma_n"], on.state_dict["log_sigma_n"])
+    # a neural batch of the whole set has scale sqrt(48 / 48) = 1: the same training either way
+    whole_off, whole_on = trained(False, 48), trained(True, 48)
+    for name, tensor in whole_off.state_dict.items():
+        torch.testing.assert_close(whole_on.state_dict[name], tensor, rtol=0, atol=0)

@@ -110,6 +110,22 @@ def test_missing_image_file_is_named(layout):
         read_published(layout, ppd=14)
 
 
+def test_the_pixel_range_is_declared_never_guessed(recordings, layout):
+    files = sorted((layout / "images").glob("*.npy"))
+    for path in files:  # the same images stored in [0, 1]
+        np.save(path, np.load(path) / 255.0)
+    with pytest.raises(RecordingFormatError, match=r"look stored in \[0, 1\], not the declared 0-255; pass --pixel-range 0-1"):
+        read_published(layout, ppd=14)
+    back = read_published(layout, ppd=14, pixel_range="0-1")
+    shown = np.isin(recordings.image_ids, back.image_ids)
+    assert np.allclose(back.images, recordings.images[shown], atol=1e-9)
+    np.save(files[0], np.load(files[0]) * 300.0)  # one file outside any range
+    with pytest.raises(RecordingFormatError, match=r"outside the declared range 0-1"):
+        read_published(layout, ppd=14, pixel_range="0-1")
+    with pytest.raises(RecordingFormatError, match=r"outside the declared range 0-255"):
+        read_published(layout, ppd=14)
+
+
 def test_missing_session_folder(tmp_path):
     with pytest.raises(RecordingFormatError, match="neuronal_data"):
         read_published(tmp_path)

@@ -54,6 +54,23 @@ def test_sgd_at_the_papers_learning_rate_converges_and_more_power_fits_better():
     assert loss[2] < 0.2 * start[2]
 
 
+def test_sgd_on_the_sum_is_sgd_on_the_mean_with_the_step_divided_by_the_layers_size():
+    layer = _layer()
+    targets, radii = torch.randn(2, 1, 16, 16), torch.tensor([2.0, 6.0])
+    size = layer(targets[:1]).numel()
+    on_mean, mean_loss = reconstruct(layer, targets, radii, "sgd", lr=0.5, steps=20, seeds=[0, 1], reduction="mean")
+    on_sum, sum_loss = reconstruct(layer, targets, radii, "sgd", lr=0.5 / size, steps=20, seeds=[0, 1], reduction="sum")
+    torch.testing.assert_close(on_sum, on_mean, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(sum_loss, mean_loss, rtol=1e-4, atol=1e-6)
+    # at the same lr the sum takes steps ``size`` times longer: a different trajectory
+    other, _ = reconstruct(layer, targets, radii, "sgd", lr=0.5, steps=20, seeds=[0, 1], reduction="sum")
+    assert not torch.allclose(other, on_mean, atol=1e-3)
+    _, _, trace = reconstruct(layer, targets, radii, "sgd", lr=0.5, steps=20, seeds=[0, 1], trace_every=5)
+    assert [step for step, _ in trace] == [0, 5, 10, 15, 20] and torch.equal(trace[-1][1], mean_loss)
+    with pytest.raises(ValueError, match="reduction 'median'"):
+        reconstruct(layer, targets, radii, "sgd", lr=0.5, steps=1, seeds=[0, 1], reduction="median")
+
+
 @pytest.mark.parametrize("optimizer, lr", [("sgd", 0.5), ("adam", 0.05)])
 def test_batched_reconstruction_equals_the_per_image_loop(optimizer, lr):
     layer = _layer()
@@ -109,3 +126,36 @@ def test_spectral_residual_is_a_density_and_deepgaze_refuses_without_weights(tmp
     assert np.array_equal(density, spectral_residual(image)) and density.std() > 0
     with pytest.raises(SaliencyUnavailable, match="weights file"):
         deepgaze2(image, str(tmp_path / "deepgaze2.pt"))
+
+
+def test_deepgaze_captures_conv5_before_its_relu_and_loads_only_its_own_layout(tmp_path):
+    from torchvision.models import vgg19
+
+    from pipeline.saliency import DeepGazeII
+
+    torch.manual_seed(0)
+    model = DeepGazeII().eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        picked = model.capture(x)
+        # the same weights in a plain VGG-19, run layer by layer without in-place activations
+        reference = vgg19(weights=None).features[:36]
+        reference.load_state_dict(model.features.state_dict())
+        outputs, y = {}, x
+        for i, layer in enumerate(reference):
+            y = torch.relu(y) if isinstance(layer, torch.nn.ReLU) else layer(y)
+            outputs[i] = y.clone()
+    for got, index in zip(picked, DeepGazeII.LAYERS):
+        torch.testing.assert_close(got, outputs[index])
+    conv5_1, relu5_1, _, conv5_3, _ = picked
+    assert conv5_1.min() < 0 and conv5_3.min() < 0  # pre-activation: negative values survive
+    torch.testing.assert_close(relu5_1, conv5_1.clamp_min(0))
+    # a file of another layout is refused in one line that names it
+    other = tmp_path / "other.pt"
+    torch.save({"readout_network.conv0.weight": torch.zeros(1)}, other)
+    with pytest.raises(SaliencyUnavailable, match=r"other.pt: not a state dict of pipeline.saliency.DeepGazeII"):
+        deepgaze2(np.zeros((32, 32)), str(other))
+    good = tmp_path / "good.pt"
+    torch.save(model.state_dict(), good)
+    density = deepgaze2(np.random.default_rng(0).integers(0, 255, (48, 48)).astype(np.uint8), str(good))
+    assert density.shape == (48, 48) and density.sum() == pytest.approx(1.0, abs=1e-5)

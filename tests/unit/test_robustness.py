@@ -57,6 +57,19 @@ def test_regression_recovers_a_known_relation():
     assert noise["terms"]["fev"]["p"] > 1e-3
     with pytest.raises(ValueError, match="3 models"):
         regression(robustness[:3], {"clean_accuracy": accuracy[:3], "fev": fev[:3]})
+    assert fit["rank"] == 3
+
+
+def test_a_regression_the_data_do_not_determine_is_nan_not_infinite():
+    # four models at chance: the same clean accuracy and the same robustness (the tiny graph's
+    # MTL-Shuffled sweep); statsmodels would report R^2 = -inf and pseudo-inverse coefficients
+    fit = regression(np.full(4, 1.0), {"clean_accuracy": np.full(4, 1 / 3), "neural": np.array([0.1, 0.2, 0.3, 0.4])})
+    assert fit["rank"] == 2 and np.isnan(fit["r_squared"])
+    assert all(np.isnan(v) for term in fit["terms"].values() for v in term.values())
+    flat = regression(np.full(5, 0.9), {"clean_accuracy": np.array([0.3, 0.5, 0.4, 0.6, 0.2]),
+                                        "neural": np.array([0.1, 0.4, 0.2, 0.3, 0.5])})
+    assert flat["rank"] == 3 and np.isnan(flat["r_squared"])  # scores that do not vary: R^2 undefined
+    assert flat["terms"]["neural"]["coefficient"] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_corruption_sets_are_reproducible_bit_for_bit_whatever_the_workers():
