@@ -152,8 +152,8 @@ class NeuralEvaluation(SyncsCatalogs, dj.Computed):
         master = {**key, "n_units": len(units), **{m: _mean(pooled[m]) for m in _MEASURES}}
         # Cadena et al. 2019 analyse only units whose explainable fraction of the test-response
         # variance is at least 0.15; the paper's Figure 3C takes FEVe from them
-        fev, fev_e = np.asarray(pooled["fev"], dtype=float), np.asarray(pooled["fev_e"], dtype=float)
-        selected = np.isfinite(fev) & (fev >= FEV_SELECTION)
+        selected = measures.selected_units(pooled["fev"])
+        fev_e = np.asarray(pooled["fev_e"], dtype=float)
         master["n_units_selected"] = int(selected.sum())
         master["fev_e_selected"] = _mean(fev_e[selected]) if selected.any() else None
         master["fraction_of_ceiling"] = (
@@ -167,8 +167,6 @@ class NeuralEvaluation(SyncsCatalogs, dj.Computed):
 
 
 _MEASURES = ("test_corr", "validation_corr", "fev", "fev_e", "ceiling")
-#: the unit selection of Cadena et al. 2019: explainable fraction of variance of at least 0.15
-FEV_SELECTION = 0.15
 
 
 def _mean(values) -> float | None:

@@ -44,3 +44,14 @@ def fev_e(responses: np.ndarray, predictions: np.ndarray, image_ids: np.ndarray)
     noise = np.nanmean(np.stack([np.nanvar(g, axis=0, ddof=1) for g in groups]), axis=0)
     mse = np.nanmean((responses - predictions) ** 2, axis=0)
     return 1 - (mse - noise) / (total - noise)
+
+
+#: the unit selection of Cadena et al. 2019: an explainable fraction of variance of at least 0.15
+FEV_SELECTION = 0.15
+
+
+def selected_units(fev: np.ndarray, threshold: float = FEV_SELECTION) -> np.ndarray:
+    """Which units pass Cadena et al.'s criterion (explainable fraction >= ``threshold``);
+    a unit whose FEV is undefined (NaN) does not."""
+    fev = np.asarray(fev, dtype=float)
+    return np.isfinite(fev) & (fev >= threshold)

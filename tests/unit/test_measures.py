@@ -36,3 +36,16 @@ def test_fev_e_is_one_for_the_true_signal_and_zero_for_the_mean():
     assert np.allclose(fev_e(responses, signal[ids], ids), 1.0, atol=0.1)
     constant = np.broadcast_to(responses.mean(axis=0), responses.shape)
     assert np.all(fev_e(responses, constant, ids) < 0.1)
+
+
+def test_cadenas_selection_keeps_units_with_at_least_fifteen_percent_explainable_variance():
+    from pipeline.recordings.measures import FEV_SELECTION, selected_units
+
+    assert FEV_SELECTION == 0.15
+    rng = np.random.default_rng(3)
+    reliable = _repeats(rng, signal_sd=1.0, noise_sd=1.0, units=2)  # FEV about 0.5
+    noisy = _repeats(rng, signal_sd=0.1, noise_sd=1.0, units=2)  # FEV about 0.01
+    responses = np.concatenate([reliable[2], noisy[2]], axis=1)
+    fev = explainable_fraction(responses, reliable[1])
+    assert selected_units(fev).tolist() == [True, True, False, False]
+    assert selected_units([0.15, 0.1499, np.nan]).tolist() == [True, False, False]
