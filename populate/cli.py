@@ -29,9 +29,20 @@ def _status(args) -> int:
 
 def _gc(args) -> int:
     from schemas import load_all
-    from schemas.storage import collect_garbage, pipeline_schemas
+    from schemas.storage import StoreScanError, collect_garbage, pipeline_schemas
 
-    print(json.dumps(collect_garbage(pipeline_schemas(load_all()), min_age_s=args.min_age, dry_run=args.dry_run)))
+    try:
+        print(json.dumps(collect_garbage(pipeline_schemas(load_all()), min_age_s=args.min_age, dry_run=args.dry_run)))
+    except StoreScanError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _claim_store(args) -> int:
+    from schemas import storage
+
+    print(json.dumps(storage.claim_store()))
     return 0
 
 
@@ -85,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="report only")
     p.set_defaults(func=_gc)
 
+    p = sub.add_parser("claim-store", help="write this database's owner marker into a store that has none")
+    p.set_defaults(func=_claim_store)
+
     from . import ingest, report
 
     ingest.add_parser(sub)
@@ -123,7 +137,9 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from pipeline.images.tin import ImageFormatError
     from pipeline.recordings.published import RecordingFormatError
 
-    errors: list[type[Exception]] = [ConfigError, RecordingFormatError, ImageFormatError]
+    from schemas.connection import ConfigurationError  # importing it does not connect
+
+    errors: list[type[Exception]] = [ConfigError, RecordingFormatError, ImageFormatError, ConfigurationError]
     try:
         from schemas.images import ImageIngestError
         from schemas.recording import IngestError

@@ -100,7 +100,10 @@ def main(args) -> int:
     image_set = timed("image set (write and import)", ensure_image_set, spec["image_set"])
     entries = timed("register profile", profiles.register, "demo")
     print(f"registry: {json.dumps(entries)}")
-    summary = timed("worker (all tables)", run_worker, display_progress=True, gc_min_age_s=0)
+    # gc without a grace period only over the demo's own local store; a store named by
+    # DJ_STORES may have another process's uploads in flight, so it keeps the default hour
+    own_store = not os.environ.get("DJ_STORES")
+    summary = timed("worker (all tables)", run_worker, display_progress=True, gc_min_age_s=0 if own_store else 3600.0)
     print(f"worker: {json.dumps(summary, default=str)}")
     for row in jobs.status():
         print(f"  {row['table']:32} done {row['done']:>4}  pending {row['pending']:>4}  errors {row['errors']:>3}")

@@ -19,6 +19,7 @@ warnings.filterwarnings("ignore", message="No datajoint.json found")
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 STAGES = (
+    "schemas.storage",
     "schemas.registry",
     "schemas.training",
     "schemas.recording",

@@ -289,6 +289,24 @@ def backend() -> str:
     return dj.config["database.backend"]
 
 
+_owner_checked = False
+
+
 def make_schema(stage: str) -> dj.Schema:
-    """The schema for one pipeline stage, named ``<PIPELINE_PREFIX><stage>``."""
-    return dj.Schema(schema_name(stage), connection=connection())
+    """The schema for one pipeline stage, named ``<PIPELINE_PREFIX><stage>``.
+
+    The first stage a process declares checks that the object store belongs to this
+    database (``schemas.storage``): a store another database owns is an error before any
+    table is used."""
+    global _owner_checked
+    schema = dj.Schema(schema_name(stage), connection=connection())
+    if not _owner_checked and stage != "storage":
+        _owner_checked = True
+        from . import storage
+
+        try:
+            storage.ensure_store_owner()
+        except Exception:
+            _owner_checked = False  # a later attempt (after the operator's fix) checks again
+            raise
+    return schema

@@ -1,20 +1,151 @@
-"""Garbage collection of the object store: files that no row references any more.
+"""The object store's owner, and garbage collection of files that no row references.
 
-A failed or killed job can leave files in the store that no committed row points to
-(an upload inside a transaction that rolled back, a replaced checkpoint). DataJoint's
-collector finds them; this wrapper only deletes those older than a grace period, so that
-a file another worker is uploading right now, for a row it has not committed yet, is
-never taken.
+**Ownership.** A store is owned by one database (one server and schema prefix). The
+database keeps a random identity (``DatabaseIdentity``) and the store keeps the same
+identity in a marker file at its root, ``.pipeline-owner-<prefix>.json``. The marker is
+written when this database first uses a store that holds none of its schemas' files.
+A database that meets a store owned by another one refuses to start (the classic slip:
+``DJ_STORES`` set, ``DJ_HOST`` forgotten, so an empty embedded database came up on a
+lab's store), and garbage collection deletes nothing unless the marker names this
+database. A store with this prefix's files but no marker (made before markers existed)
+is claimed only on request: ``python -m populate claim-store``.
+
+**Garbage collection.** A failed or killed job can leave files in the store that no
+committed row points to (an upload inside a transaction that rolled back, a replaced
+checkpoint). DataJoint's collector finds them; this wrapper reads every table's
+references strictly (a table whose references cannot be read stops the collection,
+where DataJoint would log a warning and then delete the files that table references)
+and deletes only files older than a grace period, so that a file another worker is
+uploading right now, for a row it has not committed yet, is never taken.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
+import logging
 import time
+import uuid
 
 import datajoint as dj
 
-from .connection import STORE
+from .connection import STORE, ConfigurationError, describe, is_embedded, make_schema, prefix
+
+log = logging.getLogger(__name__)
+
+schema = make_schema("storage")
+
+
+class StoreOwnershipError(ConfigurationError):
+    """The store belongs to another database, or its owner is unknown: nothing is deleted."""
+
+
+class StoreScanError(RuntimeError):
+    """A table's store references could not be read: nothing is deleted."""
+
+
+@schema
+class DatabaseIdentity(dj.Manual):
+    definition = """
+    # this database's identity, also written into the store it owns (the owner marker)
+    identity_slot : int16               # always 0: the table has one row
+    ---
+    database_id : char(32)              # random hex (uuid4), made when the pipeline first used this database
+    created_at = CURRENT_TIMESTAMP : datetime  # server time it was made
+    """
+
+
+def database_id() -> str:
+    """This database's identity, made on first use (concurrent first uses agree on one)."""
+    DatabaseIdentity.insert1({"identity_slot": 0, "database_id": uuid.uuid4().hex}, skip_duplicates=True)
+    return (DatabaseIdentity & {"identity_slot": 0}).fetch1("database_id")
+
+
+def marker_name() -> str:
+    return f".pipeline-owner-{prefix()}.json"
+
+
+def _backend():
+    from datajoint.hash_registry import get_store_backend
+
+    return get_store_backend(STORE)
+
+
+def read_marker() -> dict | None:
+    """The owner marker of this prefix in the store, or None if there is none."""
+    backend = _backend()
+    if not backend.exists(marker_name()):
+        return None
+    raw = backend.get_buffer(marker_name())
+    try:
+        marker = json.loads(raw)
+        if not isinstance(marker, dict) or not isinstance(marker.get("database_id"), str):
+            raise ValueError("no database_id")
+    except ValueError as err:
+        raise StoreOwnershipError(f"{_where()}: the owner marker {marker_name()} is unreadable ({err}); "
+                                  "nothing is deleted") from None
+    return marker
+
+
+def _where() -> str:
+    spec = dj.config["stores"][STORE]
+    return f"store {spec.get('protocol', 'file')}:{spec.get('bucket', '')}{spec.get('location', '')}"
+
+
+def _holds_our_files() -> bool:
+    """Whether the store has files under this prefix's schema folders."""
+    backend = _backend()
+    for section in ("_schema", "_hash"):
+        root = backend._full_path(section)
+        if not backend.fs.exists(root):
+            continue
+        if any(entry.rstrip("/").rsplit("/", 1)[-1].startswith(prefix()) for entry in backend.fs.ls(root, detail=False)):
+            return True
+    return False
+
+
+def write_marker() -> dict:
+    marker = {"database_id": database_id(), "database": describe(), "prefix": prefix(),
+              "claimed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    _backend().put_buffer(json.dumps(marker, indent=1).encode(), marker_name())
+    return marker
+
+
+def ensure_store_owner() -> dict | None:
+    """Check (or, for a store with none of our files, establish) that this database owns
+    the store; raise :class:`StoreOwnershipError` if another database does.
+
+    Returns the marker, or None for a store with our files and no marker (gc refuses it
+    until it is claimed)."""
+    marker = read_marker()
+    if marker is None:
+        if _holds_our_files():
+            log.warning("%s holds files of prefix %r but no owner marker: gc deletes nothing until an operator "
+                        "runs `python -m populate claim-store`", _where(), prefix())
+            return None
+        return write_marker()
+    if marker["database_id"] != database_id():
+        hint = (" This is the embedded default database (no DJ_HOST): set DJ_HOST (and DJ_BACKEND, DJ_PORT) to the "
+                "database that owns the store, or unset DJ_STORES for a local store." if is_embedded() else
+                " Point DJ_STORES at this database's own store, or DJ_HOST at the store's database.")
+        raise StoreOwnershipError(
+            f"{_where()} belongs to another database ({marker.get('database', '?')}, id {marker['database_id']}), "
+            f"not to this one ({describe()}, id {database_id()}).{hint}"
+        )
+    return marker
+
+
+def claim_store() -> dict:
+    """Write this database's marker into a store that has none (an operator's explicit act)."""
+    marker = read_marker()
+    if marker is not None:
+        if marker["database_id"] == database_id():
+            return marker
+        raise StoreOwnershipError(
+            f"{_where()} is owned by {marker.get('database', '?')} (id {marker['database_id']}); it is not claimed. "
+            f"If that database is gone for good, delete {marker_name()} from the store and claim again."
+        )
+    return write_marker()
 
 
 def _age_seconds(fs, full_path: str) -> float:
@@ -27,12 +158,52 @@ def _age_seconds(fs, full_path: str) -> float:
     return time.time() - float(stamp)
 
 
+class _StrictCollector(dj.gc.GarbageCollector):
+    """DataJoint's collector, except that a table whose references cannot be read is fatal."""
+
+    def _references(self, heading_attr: str, verbose: bool) -> set[str]:
+        referenced: set[str] = set()
+        for schema_ in self.schemas:
+            for table_name in schema_.list_tables():
+                try:
+                    table = schema_.get_table(table_name)
+                    for attr_name in getattr(table.heading, heading_attr):
+                        codec = table.heading.attributes[attr_name].codec
+                        for row in table.proj(attr_name).cursor(as_dict=True):
+                            paths = codec.referenced_paths(row[attr_name])
+                            if row[attr_name] is not None and not paths:
+                                # an external attribute's value always names its file;
+                                # DataJoint would read this as "no file" and delete it
+                                raise ValueError(f"{attr_name} holds {str(row[attr_name])[:60]!r}, which names no file")
+                            for path, ref_store in paths:
+                                if self.store is None or ref_store == self.store:
+                                    referenced.add(path)
+                except StoreScanError:
+                    raise
+                except Exception as err:
+                    raise StoreScanError(f"{schema_.database}.{table_name}: its store references could not be read "
+                                         f"({type(err).__name__}: {err}); nothing deleted") from err
+        return referenced
+
+
 def collect_garbage(schemas, min_age_s: float = 3600, dry_run: bool = False) -> dict:
-    """Delete unreferenced store files of ``schemas`` older than ``min_age_s`` seconds."""
-    collector = dj.gc.GarbageCollector(*schemas, store=STORE)
+    """Delete unreferenced store files of ``schemas`` older than ``min_age_s`` seconds.
+
+    Refuses (raises, deleting nothing) unless the store's owner marker names this database,
+    and if any table's references cannot be read."""
+    marker = read_marker()
+    if marker is None:
+        raise StoreOwnershipError(
+            f"{_where()} has no owner marker {marker_name()}, so nothing is deleted. If this database "
+            f"({describe()}) owns the store, run `python -m populate claim-store` and then gc again."
+        )
+    if marker["database_id"] != database_id():
+        raise StoreOwnershipError(f"{_where()} belongs to another database ({marker.get('database', '?')}, id "
+                                  f"{marker['database_id']}); nothing is deleted")
+    collector = _StrictCollector(*schemas, store=STORE)
     report = collector.collect(dry_run=True)
     if report["scan_errors"]:
-        raise RuntimeError(f"store scan failed, nothing deleted: {report['scan_errors']}")
+        raise StoreScanError(f"store scan failed, nothing deleted: {report['scan_errors']}")
     fs, root = collector.backend.fs, collector.backend
     candidates = [p for p in report["orphaned_schema_paths"] if _age_seconds(fs, root._full_path(p)) >= min_age_s]
     deleted = 0 if dry_run else sum(bool(collector.delete_schema_path(p)) for p in candidates)

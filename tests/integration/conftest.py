@@ -92,6 +92,9 @@ def reset(pipeline_modules, backend):
     store = Path(backend.env["PIPELINE_HOME"]) / "store"
     shutil.rmtree(store, ignore_errors=True)
     store.mkdir(parents=True, exist_ok=True)
+    from schemas import storage
+
+    storage.ensure_store_owner()  # the emptied database has a new identity; the empty store takes it
     from schemas import stop
 
     stop.reset()
