@@ -84,6 +84,11 @@ def run_worker(
     signal.signal(signal.SIGINT, stop.request_stop)
     modules = load_all()
     all_tables = jobs.auto_tables(modules)
+
+    def adopt_reservations(old_id, new_id):
+        jobs.adopt_reservations(all_tables, old_id, new_id)
+
+    connection.on_reconnect(adopt_reservations)
     if tables:
         wanted = set(tables)
         selected = [t for t in all_tables if t.__name__ in wanted or f"{t.__module__.split('.')[-1]}.{t.__name__}" in wanted]

@@ -198,6 +198,40 @@ def configure() -> None:
 
 _session_prepared: int | None = None
 
+#: called as hook(old_connection_id, new_connection_id) after the connection was re-opened
+_reconnect_hooks: list = []
+
+
+def on_reconnect(hook) -> None:
+    """Run ``hook(old_id, new_id)`` whenever the shared connection is re-opened (a server
+    restart, a terminated backend), including DataJoint's own silent reconnects inside a query."""
+    if hook not in _reconnect_hooks:
+        _reconnect_hooks.append(hook)
+
+
+def _connect_refreshing_the_id(self) -> None:
+    """``dj.Connection.connect`` that also refreshes ``connection_id``. DataJoint reads the id
+    once, when the Connection is made; after a reconnect its job reservations would carry a
+    dead id, other workers would take them for lost and run the same jobs again."""
+    old = getattr(self, "connection_id", None)
+    _original_connect(self)
+    adapter = getattr(self, "adapter", None)
+    if adapter is None or getattr(self, "_conn", None) is None:
+        return
+    self.connection_id = adapter.get_connection_id(self._conn)
+    if old is not None and old != self.connection_id:
+        if adapter.backend == "mysql":  # session settings are per connection
+            self.query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", reconnect=False)
+        for hook in list(_reconnect_hooks):
+            try:
+                hook(old, self.connection_id)
+            except Exception as err:  # a hook must not turn a reconnect into a failure
+                log.warning("after reconnecting: %s failed: %s", getattr(hook, "__name__", hook), err)
+
+
+_original_connect = dj.Connection.connect
+dj.Connection.connect = _connect_refreshing_the_id
+
 #: messages of database errors that say "try again", not "this is wrong"
 TRANSIENT_ERRORS = ("Deadlock found", "deadlock detected", "Lock wait timeout", "could not serialize access")
 
@@ -245,7 +279,7 @@ def reconnect(wait_s: float = 300.0) -> None:
     while True:
         try:
             conn = dj.conn()
-            conn.connect()
+            conn.connect()  # refreshes the connection id and runs the reconnect hooks
             _session_prepared = None  # session settings (isolation level) are per connection
             connection()
             conn.query("SELECT 1")

@@ -41,15 +41,69 @@ def auto_tables(modules=None) -> list[type]:
     return sorted(found.values(), key=lambda t: order.get(t.full_table_name, len(order)))
 
 
-def _live_connection_ids() -> set[int] | None:
-    """Connection ids the server reports alive, or None when this user cannot see them all."""
+def has_process_privilege(grants: list[str]) -> bool:
+    """Whether MySQL/MariaDB ``SHOW GRANTS`` lines give PROCESS (or ALL) on ``*.*``.
+
+    The privilege list of each ``GRANT <privileges> ON <object> TO ...`` line is parsed:
+    a user or host named like a privilege (``dataprocessor``) grants nothing."""
+    import re
+
+    for line in grants:
+        match = re.match(r"\s*GRANT\s+(.+?)\s+ON\s+(\S+)\s+TO\s", line, flags=re.IGNORECASE | re.DOTALL)
+        if not match or match.group(2).replace("`", "") != "*.*":
+            continue
+        privileges = [p.strip().upper() for p in re.sub(r"\([^)]*\)", "", match.group(1)).split(",")]
+        if "PROCESS" in privileges or "ALL PRIVILEGES" in privileges or "ALL" in privileges:
+            return True
+    return False
+
+
+def _live_connections() -> tuple[dict[int, object], object] | None:
+    """({connection id: its start time or None}, the server's start time) of the connections
+    the server reports alive, or None when this user cannot see them all.
+
+    The start times tell a reused id from the connection that made a reservation: a
+    PostgreSQL backend that started after the reservation is another process, and on
+    MySQL/MariaDB (whose ids restart from 1 with the server) so is any id seen after a
+    server start that is later than the reservation."""
     conn = connection()
     if dj.config["database.backend"] == "postgresql":
-        return {row[0] for row in conn.query("SELECT pid FROM pg_stat_activity").fetchall()}
-    grants = " ".join(row[0] for row in conn.query("SHOW GRANTS").fetchall()).upper()
-    if "ALL PRIVILEGES ON *.*" not in grants and "PROCESS" not in grants:
+        rows = conn.query("SELECT pid, backend_start, pg_postmaster_start_time() FROM pg_stat_activity").fetchall()
+        started = rows[0][2] if rows else None
+        return {row[0]: row[1] for row in rows}, started
+    grants = [row[0] for row in conn.query("SHOW GRANTS").fetchall()]
+    if not has_process_privilege(grants):
         return None  # without PROCESS a MySQL user sees only its own threads
-    return {row[0] for row in conn.query("SELECT ID FROM information_schema.PROCESSLIST").fetchall()}
+    ids = {row[0]: None for row in conn.query("SELECT ID FROM information_schema.PROCESSLIST").fetchall()}
+    started = conn.query("SELECT NOW() - INTERVAL VARIABLE_VALUE SECOND FROM information_schema.GLOBAL_STATUS "
+                         "WHERE VARIABLE_NAME = 'UPTIME'").fetchone()
+    return ids, (started[0] if started else None)
+
+
+def _naive(stamp):
+    """Comparable datetimes: the jobs table stores server-local naive times."""
+    if stamp is None:
+        return None
+    return stamp.replace(tzinfo=None) if getattr(stamp, "tzinfo", None) is not None else stamp
+
+
+def _connection_is_gone(job: dict, live: dict, server_started) -> bool:
+    reserved = _naive(job.get("reserved_time"))
+    cid = job["connection_id"]
+    if cid not in live:
+        return True
+    if reserved is None:
+        return False
+    if server_started is not None and _naive(server_started) > reserved:
+        return True  # the server restarted after the reservation: every id since is new
+    began = _naive(live[cid])
+    return began is not None and began > reserved  # the id now belongs to a newer backend
+
+
+#: a reservation whose connection is gone is re-queued only if it is still gone this long
+#: after it was first seen gone: its worker may be reconnecting and about to adopt it
+DEAD_GRACE_S = 10.0
+_seen_gone: dict = {}
 
 
 def _not_the_jobs_fault(transient: bool) -> str:
@@ -61,7 +115,7 @@ def _not_the_jobs_fault(transient: bool) -> str:
     return f"status = 'error' AND ({' OR '.join(clauses)})"
 
 
-def recover(table, orphan_timeout: float = 24 * 3600) -> dict:
+def recover(table, orphan_timeout: float = 24 * 3600, dead_grace_s: float = DEAD_GRACE_S) -> dict:
     """Put back in the queue the jobs of ``table`` lost by stopped or killed workers.
 
     * reservations whose database connection no longer exists (the worker died);
@@ -70,16 +124,32 @@ def recover(table, orphan_timeout: float = 24 * 3600) -> dict:
     * errors recorded because a worker was stopped (SIGTERM, Ctrl-C), or because of a
       transient database conflict (deadlock, lock timeout).
     """
+    import time
+
     jobs = table.jobs
     if not jobs.is_declared:
         return {"dead": 0, "orphaned": 0, "stopped": 0}
     released = {"dead": 0, "orphaned": 0, "stopped": 0}
-    live = _live_connection_ids()
-    if live is not None:
+    seen = _live_connections()
+    live = None if seen is None else seen[0]
+    if seen is not None:
+        now = time.monotonic()
         for job in jobs.reserved.to_dicts():
-            if job["connection_id"] not in live:
-                (jobs & jobs._get_pk(job)).delete_quick()
-                released["dead"] += 1
+            pk = jobs._get_pk(job)
+            mark = (jobs.full_table_name, tuple(sorted(pk.items())), job["connection_id"], str(job["reserved_time"]))
+            if not _connection_is_gone(job, *seen):
+                _seen_gone.pop(mark, None)
+                continue
+            first = _seen_gone.setdefault(mark, now)
+            if now - first < dead_grace_s:
+                continue
+            # delete only the reservation as it was read: if its worker has adopted it
+            # (new connection id) or another worker took it since, it is not ours to drop
+            as_read = {"connection_id": job["connection_id"], "status": "reserved"}
+            as_read_time = f"reserved_time = '{job['reserved_time']}'" if job["reserved_time"] is not None else "TRUE"
+            count = (jobs & pk & as_read & as_read_time).delete_quick(get_count=True)
+            _seen_gone.pop(mark, None)
+            released["dead"] += count
     released["stopped"] = (jobs & _not_the_jobs_fault(transient=True)).delete_quick(get_count=True)
     if live is None:
         # only where liveness cannot be seen: a reservation older than the timeout counts as
@@ -90,6 +160,27 @@ def recover(table, orphan_timeout: float = 24 * 3600) -> dict:
     if any(released.values()):
         log.info("%s: re-queued %s", table.__name__, released)
     return released
+
+
+def adopt_reservations(tables, old_id: int, new_id: int) -> int:
+    """After a reconnect: move this process's reservations from its old connection id to
+    the new one, so that other workers still see them as alive."""
+    adopted = 0
+    conn = connection()
+    q = conn.adapter.quote_identifier
+    for table in tables:
+        jobs = table.jobs
+        if not jobs.is_declared:
+            continue
+        cursor = conn.query(
+            f"UPDATE {jobs.full_table_name} SET {q('connection_id')} = %s WHERE {q('status')} = 'reserved' "
+            f"AND {q('connection_id')} = %s AND {q('pid')} = %s AND {q('host')} = %s",
+            args=(int(new_id), int(old_id), os.getpid(), platform.node()),
+        )
+        adopted += cursor.rowcount or 0
+    if adopted:
+        log.warning("reconnected: %d reservation(s) moved from connection %s to %s", adopted, old_id, new_id)
+    return adopted
 
 
 def release_own(table) -> int:

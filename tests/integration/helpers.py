@@ -13,6 +13,8 @@ SMALL_DATA = {"n_train": 400, "n_validation": 100, "n_features": 8, "n_classes":
 # Large enough that one epoch takes a noticeable fraction of a second on 2 cores, so a
 # test can stop or kill a worker between two checkpoints of the same job.
 SLOW_DATA = {"n_train": 40000, "n_validation": 2000, "n_features": 64, "n_classes": 4}
+# a few seconds per job: long enough to disturb workers in the middle of one
+MEDIUM_DATA = {"n_train": 12000, "n_validation": 1000, "n_features": 32, "n_classes": 4}
 
 
 def register(seeds, data=SMALL_DATA, epochs=2, hidden=(16,)):

@@ -15,9 +15,8 @@ from pipeline.models.mlp import build_mlp
 from pipeline.training import train_classifier
 
 from .conftest import BACKEND
-from .helpers import finish, register, start_worker, wait_for
+from .helpers import MEDIUM_DATA, finish, register, start_worker, wait_for
 
-MEDIUM_DATA = {"n_train": 12000, "n_validation": 1000, "n_features": 32, "n_classes": 4}
 EPOCHS, HIDDEN = 6, (64,)
 
 
