@@ -10,13 +10,8 @@ def ingest_recordings(recordings, name: str, validation_fraction: float = 0.2, s
     """Store ``recordings`` as recording set ``name`` and define the neural dataset of the same name."""
     from schemas import recording
 
-    key = recording.ingest(recordings, name)
-    try:
-        dataset = recording.NeuralDataset.create(name, name, validation_fraction=validation_fraction, split_seed=split_seed)
-    except BaseException:
-        # the import is one unit: without its dataset, the recording set goes too
-        (recording.RecordingSet & key).delete()
-        raise
+    key = recording.ingest(recordings, name, validation_fraction=validation_fraction, split_seed=split_seed)
+    dataset = {"neural_dataset": name}  # made in the same transaction
     sessions = len(recording.Session & key)
     units = len(recording.Session.Unit & key)
     return {**key, **dataset, "sessions": sessions, "units": units, "images": len(recording.Stimuli.Image & key)}

@@ -156,28 +156,25 @@ class SpikeCount(dj.Computed):
 
     def make(self, key):
         session = (Session & key).fetch1()
-        start, end = (ResponseWindow & key).fetch1("window_start_ms", "window_end_ms")
         spikes = (TrialSpikes & key).fetch1("spikes")
         trials = (Trial & key).to_dicts(order_by="trial_idx")
-        result = window_counts(
-            np.asarray(spikes),
-            [t["image_ids"] for t in trials],
-            (float(start), float(end)),
-            float(session["bin_width_ms"]),
-            float(session["bin_origin_ms"]),
-            float(session["image_duration_ms"]),
-        )
+        self.insert1(self.row(key, np.asarray(spikes), [t["image_ids"] for t in trials], float(session["bin_width_ms"]),
+                              float(session["bin_origin_ms"]), float(session["image_duration_ms"])))
+
+    @staticmethod
+    def row(key, spikes: np.ndarray, trial_images, bin_width_ms: float, bin_origin_ms: float, image_duration_ms: float) -> dict:
+        """The row of one session and window, from its stored (float32) fine-binned spikes."""
+        start, end = (ResponseWindow & key).fetch1("window_start_ms", "window_end_ms")
+        result = window_counts(spikes, trial_images, (float(start), float(end)), bin_width_ms, bin_origin_ms, image_duration_ms)
         counts = result["counts"]
-        self.insert1(
-            {
-                **key,
-                "counts": counts,
-                "image_ids": result["image_ids"],
-                "trial_idx": result["trial"],
-                "n_presentations": len(counts),
-                "mean_rate_hz": float(np.nanmean(counts) / ((end - start) / 1000.0)) if counts.size else 0.0,
-            }
-        )
+        return {
+            **{k: key[k] for k in ("recording_set", "monkey", "session_id", "response_window")},
+            "counts": counts,
+            "image_ids": result["image_ids"],
+            "trial_idx": result["trial"],
+            "n_presentations": len(counts),
+            "mean_rate_hz": float(np.nanmean(counts) / ((end - start) / 1000.0)) if counts.size else 0.0,
+        }
 
 
 @schema
@@ -226,7 +223,21 @@ class NeuralDataset(dj.Manual):
             if missing:
                 raise IngestError(f"recording set {recording_set!r} has no session(s) {sorted(missing)}")
         window = {"response_window": response_window}
-        SpikeCount.populate(chosen.proj() * ResponseWindow.proj() & window)
+        # reserved jobs: a worker populating SpikeCount at the same time takes other sessions
+        SpikeCount.populate(chosen.proj() * ResponseWindow.proj() & window, reserve_jobs=True)
+        missing = len(chosen) - len(SpikeCount & chosen.proj() & window)
+        if missing:
+            raise IngestError(f"neural dataset {name!r}: the spike counts of {missing} session(s) are not made yet "
+                              "(another worker holds them); try again when it is done")
+        with cls.connection.transaction:
+            cls._insert(name, recording_set, response_window, chosen.proj().to_dicts(), validation_fraction, split_seed)
+        return key
+
+    @classmethod
+    def _insert(cls, name: str, recording_set: str, response_window: str, sessions: list[dict],
+                validation_fraction: float, split_seed: int) -> None:
+        """The dataset's rows (inside the caller's transaction); the split is by image id."""
+        key, window = {"neural_dataset": name}, {"response_window": response_window}
         images = (Stimuli.Image & {"recording_set": recording_set}).to_dicts()
         roles = split_image_ids(
             [i["image_id"] for i in images if i["role"] == "train"],
@@ -234,12 +245,10 @@ class NeuralDataset(dj.Manual):
             validation_fraction,
             split_seed,
         )
-        with cls.connection.transaction:
-            cls.insert1({**key, "recording_set": recording_set, **window,
-                         "validation_fraction": validation_fraction, "split_seed": split_seed})
-            cls.Session.insert([{**key, **s, **window} for s in chosen.proj().to_dicts()])
-            cls.Image.insert([{**key, "recording_set": recording_set, "image_id": i, "split": role} for i, role in roles.items()])
-        return key
+        cls.insert1({**key, "recording_set": recording_set, **window,
+                     "validation_fraction": validation_fraction, "split_seed": split_seed})
+        cls.Session.insert([{**key, **s, **window} for s in sessions])
+        cls.Image.insert([{**key, "recording_set": recording_set, "image_id": i, "split": role} for i, role in roles.items()])
 
     def fn_config(self, key) -> tuple[str, dict]:
         """A small description of the dataset (what ``TrainedModelBase.make_fetch`` reads)."""
@@ -271,10 +280,14 @@ def readout_name(session_id: str) -> str:
     return session_id.replace(".", "_")
 
 
-def ingest(recordings: Recordings, name: str, response_window: str = "40-160") -> dict:
-    """Store a whole recording set in one transaction; on any error nothing is kept.
+def ingest(recordings: Recordings, name: str, response_window: str = "40-160", validation_fraction: float = 0.2,
+           split_seed: int = 0) -> dict:
+    """Store a whole recording set, its spike counts in ``response_window`` and the neural
+    dataset of the same name in one transaction; on any error, or if the process is killed,
+    nothing is kept (files uploaded before the rollback are unreferenced and go with gc).
 
-    Every session must provide the counts of ``response_window``; that is checked first.
+    The spike counts are part of the transaction, so a ``--forever`` worker never sees the
+    sessions without them and cannot take their jobs halfway through an import.
     """
     key = {"recording_set": name}
     if not name or len(name) > 32:
@@ -285,10 +298,17 @@ def ingest(recordings: Recordings, name: str, response_window: str = "40-160") -
         recordings.validate()
     except ValueError as err:
         raise IngestError(f"recording set {name!r}: {err}") from None
-    window = (ResponseWindow & {"response_window": response_window}).fetch1("window_start_ms", "window_end_ms")
+    if NeuralDataset & {"neural_dataset": name}:
+        raise IngestError(f"neural dataset {name!r} exists already")
+    window_key = {"response_window": response_window}
+    if not (ResponseWindow & window_key):
+        raise IngestError(f"no response window {response_window!r}")
+    counts = {}
     for s in recordings.sessions:
-        try:
-            window_counts(s.spikes, s.trial_images, tuple(map(float, window)), s.bin_width_ms, s.bin_origin_ms, s.image_duration_ms)
+        skey = {**key, "monkey": s.monkey, "session_id": s.session_id, **window_key}
+        try:  # from the float32 spikes that are stored, as SpikeCount.make would compute them
+            counts[s.session_id] = SpikeCount.row(skey, s.spikes.astype(np.float32), s.trial_images, s.bin_width_ms,
+                                                  s.bin_origin_ms, s.image_duration_ms)
         except ValueError as err:
             raise IngestError(f"session {s.session_id}, field spikes: {err}") from None
     conn = RecordingSet.connection
@@ -323,4 +343,7 @@ def ingest(recordings: Recordings, name: str, response_window: str = "40-160") -
             TrialSpikes.insert1({**skey, "spikes": s.spikes.astype(np.float32), "n_bins": int(s.spikes.shape[2])})
             if s.true_rates is not None:  # columns already follow recordings.image_ids = image_index
                 VirtualTruth.insert1({**skey, "true_rates": s.true_rates.astype(np.float32)})
+            SpikeCount().insert1(counts[s.session_id], allow_direct_insert=True)
+        sessions = [{**key, "monkey": s.monkey, "session_id": s.session_id} for s in recordings.sessions]
+        NeuralDataset._insert(name, name, response_window, sessions, validation_fraction, split_seed)
     return key

@@ -100,10 +100,61 @@ def test_an_import_failing_after_the_insert_is_undone(clean, tiny, monkeypatch):
         raise RuntimeError("simulated failure while defining the dataset")
 
     before = _row_counts()
-    monkeypatch.setattr(recording.NeuralDataset, "create", fail)
+    monkeypatch.setattr(recording.NeuralDataset, "_insert", fail)
     with pytest.raises(RuntimeError, match="simulated failure"):
         _ingest(tiny, "undone")
     assert _row_counts() == before
+
+
+def test_an_import_is_one_unit_while_a_forever_worker_runs(clean, tiny, python, worker_env):
+    from schemas import recording
+
+    from .helpers import start_worker
+
+    import time
+
+    worker = start_worker(python, worker_env, "--forever", "--tables", "SpikeCount")
+    time.sleep(10)  # pacing, not a measurement: let the worker start polling first
+    try:
+        summary = _ingest(tiny, "vm")
+        assert summary["neural_dataset"] == "vm"
+        # the counts came with the import: there was never a session without them to take
+        assert len(recording.SpikeCount & {"recording_set": "vm"}) == 3
+        assert len(recording.SpikeCount.jobs) == 0
+    finally:
+        worker.terminate()
+        out, err = worker.communicate(timeout=120)
+    made = [line for line in out.splitlines() if line.startswith('{"worker_summary"')]
+    assert made, err[-3000:]
+    import json
+
+    assert json.loads(made[0])["worker_summary"]["done"].get("SpikeCount", 0) == 0
+
+
+def test_a_killed_import_leaves_nothing_that_blocks_a_rerun(clean, python, worker_env):
+    import os
+    import signal
+    import time
+
+    from schemas import recording
+
+    command = [python, "-m", "populate", "ingest", "virtual-monkey", "--name", "vk", "--size", "demo"]
+    for pause in (0.0, 0.3, 1.0):  # killed at several points of the import's transaction
+        process = subprocess.Popen(command, cwd=REPO, env=worker_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = process.stdout.readline()  # "simulated ...": the database work starts now
+        assert line.startswith("simulated"), line + process.stderr.read()
+        time.sleep(pause)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+        if recording.RecordingSet & {"recording_set": "vk"}:  # it had committed: then all of it is there
+            assert recording.NeuralDataset & {"neural_dataset": "vk"}
+            assert len(recording.SpikeCount & {"recording_set": "vk"}) == len(recording.Session & {"recording_set": "vk"})
+            (recording.NeuralDataset & {"neural_dataset": "vk"}).delete()
+            (recording.RecordingSet & {"recording_set": "vk"}).delete()
+        assert not (recording.Session & {"recording_set": "vk"})
+    out = _cli(python, worker_env, "ingest", "virtual-monkey", "--name", "vk", "--size", "demo")
+    assert out.returncode == 0, out.stderr
+    assert recording.NeuralDataset & {"neural_dataset": "vk"}
 
 
 def _cli(python, env, *args):
