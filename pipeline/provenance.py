@@ -36,6 +36,18 @@ def git_commit(root: Path = _PROJECT_ROOT) -> str | None:
     return f"{commit}-dirty" if dirty else commit
 
 
+def code_version() -> str:
+    """What a checkpoint belongs to besides its configuration: the git commit, or, outside a
+    checkout (an image built without .git), the installed project's version."""
+    commit = git_commit()
+    if commit:
+        return commit
+    try:
+        return "package " + metadata.version("cotrain-pipeline")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def describe_device(device) -> str:
     import torch
 

@@ -110,6 +110,15 @@ class TableCheckpointer(Checkpointer):
         return self._row().fetch1("epoch") if self._row() else None
 
 
+def checkpoint_identity(model: tuple, dataset: tuple, trainer: tuple, seed: int) -> dict:
+    """What a job's checkpoint belongs to: the hash of its whole configuration (builders,
+    their configs, the seed) and the code version; a checkpoint of anything else is refused."""
+    from pipeline.config import config_hash
+
+    job = {"model": list(model), "dataset": list(dataset), "trainer": list(trainer), "seed": int(seed)}
+    return {"config_hash": config_hash("checkpoint", job), "code_version": provenance.code_version()}
+
+
 def _scratch() -> Path:
     path = pipeline_home() / "tmp"
     path.mkdir(parents=True, exist_ok=True)
@@ -171,6 +180,7 @@ class TrainedModelBase(dj.Computed):
         checkpointer = TableCheckpointer(
             self.checkpoint_table(),
             self._job_key(key),
+            identity=checkpoint_identity(model, dataset, trainer, seed),
             every_epochs=self.checkpoint_every_epochs,
             every_minutes=self.checkpoint_every_minutes,
         )

@@ -36,11 +36,17 @@ def deserialise(data: bytes) -> dict:
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
 
 
+class CheckpointMismatch(RuntimeError):
+    """A checkpoint saved for another configuration or code version: it is not resumed."""
+
+
 class Checkpointer(abc.ABC):
     """Saves every ``every_epochs`` epochs, or when ``every_minutes`` have passed.
 
     ``stop_requested`` is a callable (for example a signal flag) polled after each epoch;
     when it turns true the trainer saves at once and raises :class:`TrainingInterrupted`.
+    ``identity`` (e.g. the job's config hash and the code version) is saved with every
+    checkpoint; a checkpoint whose identity differs is refused on load, never resumed.
     Subclasses implement :meth:`_write` and :meth:`_read`.
     """
 
@@ -49,9 +55,11 @@ class Checkpointer(abc.ABC):
         every_epochs: int | None = 1,
         every_minutes: float | None = None,
         stop_requested: Callable[[], bool] | None = None,
+        identity: dict | None = None,
     ):
         if every_epochs is None and every_minutes is None:
             raise ValueError("a checkpointer needs every_epochs or every_minutes")
+        self.identity = dict(identity) if identity else None
         self.every_epochs = every_epochs
         self.every_minutes = every_minutes
         self._stop_requested = stop_requested or (lambda: False)
@@ -70,13 +78,24 @@ class Checkpointer(abc.ABC):
         return False
 
     def save(self, epoch: int, state: dict) -> None:
+        if self.identity is not None:
+            state = {**state, "identity": self.identity}
         self._write(epoch, serialise(state))
         self._last_save = time.monotonic()
         self.saved_epochs.append(epoch)
 
     def load(self) -> dict | None:
         data = self._read()
-        return None if data is None else deserialise(data)
+        if data is None:
+            return None
+        state = deserialise(data)
+        if self.identity is not None and state.get("identity") != self.identity:
+            saved = state.get("identity") or "no identity (an older checkpoint)"
+            raise CheckpointMismatch(
+                f"the checkpoint of epoch {state.get('epoch')} was saved by {saved}, this job is {self.identity}: it is "
+                "not resumed; delete the job's checkpoint row to train from the start"
+            )
+        return state
 
     @abc.abstractmethod
     def _write(self, epoch: int, data: bytes) -> None:

@@ -16,6 +16,41 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed) * 100_003 + int(epoch))
 
 
+def rng_states() -> dict:
+    """Every random stream training may draw from: torch (CPU and each CUDA device), numpy's
+    global generator and Python's ``random``, as tensors and plain values (a checkpoint is
+    loaded with ``weights_only``, which refuses numpy objects)."""
+    import random
+
+    import numpy as np
+
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss = random.getstate()
+    return {
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy_rng": {"name": str(name), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "python_rng": {"version": int(version), "internal": list(internal), "gauss": gauss},
+    }
+
+
+def restore_rng_states(state: dict) -> None:
+    import random
+
+    import numpy as np
+
+    torch.set_rng_state(state["torch_rng"])
+    if state.get("cuda_rng") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    if "numpy_rng" in state:
+        n = state["numpy_rng"]
+        np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    if "python_rng" in state:
+        p = state["python_rng"]
+        random.setstate((p["version"], tuple(p["internal"]), p["gauss"]))
+
+
 class ResumableLoop:
     """Iterate over epochs from the last checkpoint; save and stop as the checkpointer says.
 
@@ -42,14 +77,14 @@ class ResumableLoop:
         if done or finished >= self.max_epochs:
             return
         if stop or self.checkpoint.due(finished):
-            self.checkpoint.save(finished, {"epoch": finished, "torch_rng": torch.get_rng_state(), **state()})
+            self.checkpoint.save(finished, {"epoch": finished, **rng_states(), **state()})
             if stop:
                 self.close()
                 raise TrainingInterrupted(finished)
 
     def restore_rng(self) -> None:
         if self.resumed is not None:
-            torch.set_rng_state(self.resumed["torch_rng"])
+            restore_rng_states(self.resumed)
 
     def close(self) -> None:
         self.progress.close()

@@ -56,3 +56,16 @@ def test_failing_make_leaves_no_row_and_records_the_error(clean):
     assert "n_classes=1" in result["error_list"][0][1]
     assert len(TrainedModel()) == 0 and len(TrainingCheckpoint()) == 0
     assert TrainedModel.jobs.progress()["error"] == 1
+
+
+def test_a_checkpoint_saved_for_other_code_is_refused_and_nothing_is_stored(clean, tmp_path):
+    from pipeline.training.checkpoint import serialise
+    from schemas.training import TrainedModel, TrainingCheckpoint
+
+    key = {**register(seeds=[4], epochs=3), "seed": 4}
+    stale = tmp_path / "checkpoint.pt"
+    stale.write_bytes(serialise({"epoch": 1, "identity": {"config_hash": "0" * 32, "code_version": "an old commit"}}))
+    TrainingCheckpoint.insert1({**key, "epoch": 1, "state": str(stale)})
+    result = TrainedModel.populate(reserve_jobs=True, suppress_errors=True)
+    assert result["success_count"] == 0 and "not resumed" in str(result["error_list"][0][1])
+    assert len(TrainedModel()) == 0 and len(TrainingCheckpoint()) == 1  # the checkpoint is kept for the operator

@@ -1,5 +1,6 @@
 """The resumable trainer: checkpoint policy, stop requests, and resume equals uninterrupted."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -80,3 +81,47 @@ def test_checkpoints_load_as_data_only(tmp_path):
     checkpoint = DirectoryCheckpointer(tmp_path)
     checkpoint.save(1, {"epoch": 1, "weights": torch.ones(2)})
     assert torch.equal(checkpoint.load()["weights"], torch.ones(2))
+
+
+def test_a_checkpoint_restores_every_random_stream():
+    import random
+
+    from pipeline.training.checkpoint import MemoryCheckpointer
+    from pipeline.training.loop import ResumableLoop
+
+    def draws():
+        return (torch.rand(3).tolist(), np.random.rand(3).tolist(), [random.random() for _ in range(3)])
+
+    torch.manual_seed(1), np.random.seed(2), random.seed(3)
+    saver = MemoryCheckpointer(every_epochs=1)
+    loop = ResumableLoop(saver, max_epochs=3, desc="rng")
+    loop.end_epoch(1, lambda: {})
+    expected = draws()
+    torch.manual_seed(99), np.random.seed(99), random.seed(99)  # anything in between
+    again = MemoryCheckpointer(every_epochs=1)
+    again.data = saver.data
+    resumed = ResumableLoop(again, max_epochs=3, desc="rng")
+    resumed.restore_rng()
+    assert draws() == expected
+
+
+def test_a_checkpoint_of_another_config_or_code_version_is_refused():
+    from pipeline.training.checkpoint import CheckpointMismatch, MemoryCheckpointer
+
+    mine = {"config_hash": "a" * 32, "code_version": "c1"}
+    saver = MemoryCheckpointer(every_epochs=1, identity=mine)
+    saver.save(2, {"epoch": 2})
+    same = MemoryCheckpointer(every_epochs=1, identity=mine)
+    same.data = saver.data
+    assert same.load()["epoch"] == 2
+    for other in ({**mine, "code_version": "c2"}, {**mine, "config_hash": "b" * 32}):
+        reader = MemoryCheckpointer(every_epochs=1, identity=other)
+        reader.data = saver.data
+        with pytest.raises(CheckpointMismatch, match="not resumed"):
+            reader.load()
+    anonymous = MemoryCheckpointer(every_epochs=1)
+    anonymous.save(1, {"epoch": 1})
+    strict = MemoryCheckpointer(every_epochs=1, identity=mine)
+    strict.data = anonymous.data
+    with pytest.raises(CheckpointMismatch, match="no identity"):
+        strict.load()
