@@ -9,7 +9,11 @@ Session fields: ``session_id``, ``subject_id``, ``unit_ids``, ``electrode_nums``
 ``training_image_ids`` and ``testing_image_ids`` (one per presentation).
 
 Pickles can run code when loaded, so they are read with an unpickler that only builds
-numpy arrays, lists, dicts, numbers and strings.
+plain numeric numpy arrays, lists, dicts, numbers and strings: numpy's constructors are
+replaced by stand-ins that check dtype (by name, no structured or object dtypes), shape and
+byte length before an array is made, an array without state is refused, the only codec
+call allowed is latin-1 text to bytes, and a file larger than ``MAX_SESSION_BYTES`` is not
+read. Any crafted file gets the same one-line error as any other bad file.
 """
 
 from __future__ import annotations
@@ -39,36 +43,175 @@ BIN_WIDTH_MS = 10.0
 BIN_ORIGIN_MS = 40.0  # bin 0 starts 40 ms after image onset
 IMAGE_DURATION_MS = 120.0
 
-# (module, name) pairs that numpy's own pickles need, and nothing else
-_ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("_codecs", "encode"),  # protocol-2 pickles carry array bytes as latin-1 text
-}
+#: the largest session file read (bytes); a real session is a few hundred MB
+MAX_SESSION_BYTES = 4 * 2**30
+#: plain numeric dtypes a session's arrays may have, by name; no structured or object dtypes
+ALLOWED_DTYPES = frozenset({"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                            "float16", "float32", "float64"})
 
 
 class RecordingFormatError(ValueError):
     """A file of the published layout that cannot be imported; the message names file and field."""
 
 
+class _Refused(pickle.UnpicklingError):
+    pass
+
+
+class _Dtype:
+    """Stands in for ``numpy.dtype(name, align, copy)`` until its state says it is plain."""
+
+    def __init__(self, name, align=False, copy=True):
+        if not isinstance(name, str):
+            raise _Refused(f"a dtype named by {type(name).__name__}, not by a name")
+        try:
+            dtype = np.dtype(name)
+        except TypeError as err:
+            raise _Refused(f"unknown dtype {name!r} ({err})") from None
+        if dtype.name not in ALLOWED_DTYPES:
+            raise _Refused(f"dtype {name!r} is not a plain numeric dtype")
+        self.dtype = dtype
+
+    def __setstate__(self, state):
+        # (version, byte order, subarray, names, fields, elsize, alignment, flags)
+        if not isinstance(state, tuple) or len(state) < 5 or any(v is not None for v in state[2:5]):
+            raise _Refused("structured or sub-array dtypes are refused")
+        order = state[1]
+        if order not in ("<", ">", "|", "="):
+            raise _Refused(f"dtype byte order {order!r}")
+        self.dtype = self.dtype.newbyteorder(order) if order in "<>" else self.dtype
+
+
+def _plain_dtype(value) -> np.dtype:
+    if not isinstance(value, _Dtype):
+        raise _Refused(f"an array whose dtype is a {type(value).__name__}")
+    return value.dtype
+
+
+def _checked_array(shape, dtype: np.dtype, data, fortran: bool = False) -> np.ndarray:
+    """An array built only after its byte length is checked against shape x itemsize."""
+    if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape) or len(shape) > 32:
+        raise _Refused(f"array shape {shape!r}")
+    if isinstance(data, pickle.PickleBuffer):
+        data = data.raw().tobytes()
+    if not isinstance(data, (bytes, bytearray)):
+        raise _Refused(f"array data of type {type(data).__name__}, not bytes")
+    expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if expected != len(data):
+        raise _Refused(f"array of shape {shape} and dtype {dtype.name} needs {expected} bytes, the file holds {len(data)}")
+    return np.frombuffer(bytes(data), dtype=dtype).reshape(shape, order="F" if fortran else "C").copy()
+
+
+class _Array:
+    """Stands in for ``numpy.core.multiarray._reconstruct(ndarray, (0,), b'b')``; the array is
+    built by ``__setstate__`` from checked state, and an array without state is refused."""
+
+    def __init__(self, cls, shape, typecode):
+        if cls is not _NDARRAY:
+            raise _Refused("_reconstruct of something other than numpy.ndarray")
+        self.array = None
+
+    def __setstate__(self, state):
+        if not isinstance(state, tuple) or len(state) != 5:
+            raise _Refused("array state of an unknown form")
+        _version, shape, dtype, fortran, data = state
+        self.array = _checked_array(shape, _plain_dtype(dtype), data, bool(fortran))
+
+
+def _scalar(dtype, data=None):
+    dtype = _plain_dtype(dtype)
+    if not isinstance(data, (bytes, bytearray)) or len(data) != dtype.itemsize:
+        raise _Refused(f"a {dtype.name} scalar needs {dtype.itemsize} bytes")
+    return np.frombuffer(bytes(data), dtype=dtype)[0]
+
+
+def _frombuffer(buffer, dtype, shape, order="C"):
+    """Protocol-5 arrays: ``numpy._core.numeric._frombuffer(buffer, dtype, shape, order)``."""
+    return _checked_array(tuple(shape) if isinstance(shape, (tuple, list)) else shape, _plain_dtype(dtype), buffer,
+                          order == "F")
+
+
+def _encode(text, encoding="utf-8"):
+    """Protocol-2 pickles carry array bytes as latin-1 text; no other codec is run."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise _Refused(f"codec call _codecs.encode(..., {encoding!r})")
+    return text.encode("latin1")
+
+
+_NDARRAY = object()  # numpy.ndarray as an argument of _reconstruct; never instantiated
+_STAND_INS = {
+    ("numpy.core.multiarray", "_reconstruct"): _Array,
+    ("numpy._core.multiarray", "_reconstruct"): _Array,
+    ("numpy.core.multiarray", "scalar"): _scalar,
+    ("numpy._core.multiarray", "scalar"): _scalar,
+    ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _frombuffer,
+    ("numpy", "ndarray"): _NDARRAY,
+    ("numpy", "dtype"): _Dtype,
+    ("_codecs", "encode"): _encode,
+}
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
+    """Builds only dicts, lists, tuples, numbers, strings and plain numeric arrays; numpy's
+    own constructors are never called on the file's data (stand-ins check it first)."""
+
     def find_class(self, module, name):
-        if (module, name) in _ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refers to {module}.{name}, which is not a numpy array, list, dict, number or string")
+        if (module, name) in _STAND_INS:
+            return _STAND_INS[(module, name)]
+        raise _Refused(f"refers to {module}.{name}, which is not a numpy array, list, dict, number or string")
+
+
+def _resolve(value):
+    """Replace the array stand-ins by their arrays, without recursion (crafted nesting is deep)."""
+    def swap(item):
+        if isinstance(item, _Array):
+            if item.array is None:
+                raise _Refused("an array without state (_reconstruct without BUILD)")
+            return item.array
+        if isinstance(item, _Dtype):
+            return item.dtype
+        if isinstance(item, tuple):  # immutable: rebuilt (deep nesting ends in RecursionError, reported)
+            return tuple(swap(x) for x in item)
+        return item
+
+    root = [value]
+    stack = [root]
+    seen = set()
+    while stack:
+        container = stack.pop()
+        if id(container) in seen:
+            continue
+        seen.add(id(container))
+        if isinstance(container, dict):
+            for k in list(container):
+                container[k] = swap(container[k])
+                if isinstance(container[k], (dict, list)):
+                    stack.append(container[k])
+        elif isinstance(container, list):
+            for i, item in enumerate(container):
+                container[i] = swap(item)
+                if isinstance(container[i], (dict, list)):
+                    stack.append(container[i])
+    return root[0]
 
 
 def safe_load(path: Path):
+    """A session file's content, or a one-line :class:`RecordingFormatError` for any file that
+    is not a plain pickle of the layout (whatever its bytes: crafted files included)."""
     try:
+        size = path.stat().st_size
+        if size > MAX_SESSION_BYTES:
+            raise RecordingFormatError(f"{path}: {size} bytes, more than the {MAX_SESSION_BYTES} a session file may have")
         with open(path, "rb") as handle:
-            return _RestrictedUnpickler(handle).load()
+            data = handle.read(MAX_SESSION_BYTES + 1)
+        return _resolve(_RestrictedUnpickler(io.BytesIO(data)).load())
+    except RecordingFormatError:
+        raise
     except pickle.UnpicklingError as err:
         raise RecordingFormatError(f"{path}: unsafe or invalid pickle: {err}") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError) as err:
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, OverflowError, MemoryError,
+            RecursionError, UnicodeError) as err:
         raise RecordingFormatError(f"{path}: not a readable pickle ({type(err).__name__}: {err})") from None
 
 
@@ -134,11 +277,30 @@ def _read_session(path: Path) -> tuple[SessionRecording, np.ndarray, np.ndarray]
     return session, train_ids, test_ids
 
 
+#: the largest image file read (bytes): a 4096 x 4096 float64 image
+MAX_IMAGE_BYTES = 4096 * 4096 * 8 + 4096
+
+
 def _read_image(path: Path) -> np.ndarray:
     if not path.exists():
         raise RecordingFormatError(f"{path}: image file is missing")
+    if path.stat().st_size > MAX_IMAGE_BYTES:
+        raise RecordingFormatError(f"{path}: {path.stat().st_size} bytes, more than the {MAX_IMAGE_BYTES} an image may have")
     try:
-        image = np.load(path, allow_pickle=False)
+        data = path.read_bytes()
+        stream = io.BytesIO(data)
+        version = np.lib.format.read_magic(stream)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(stream)
+        # the header is checked against the file before numpy allocates what it claims
+        if dtype.name not in ALLOWED_DTYPES or dtype.fields is not None:
+            raise ValueError(f"dtype {dtype} is not a plain numeric dtype")
+        if len(shape) > 3 or any(n < 0 for n in shape):
+            raise ValueError(f"shape {shape}")
+        needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if needed != len(data) - stream.tell():
+            raise ValueError(f"the header claims {shape} {dtype} ({needed} bytes), the file holds {len(data) - stream.tell()}")
+        image = np.frombuffer(data, dtype=dtype, offset=stream.tell()).reshape(shape, order="F" if fortran else "C")
     except Exception as err:
         raise RecordingFormatError(f"{path}: not a readable .npy image ({type(err).__name__}: {err})") from None
     if image.ndim == 3 and image.shape[-1] in (1, 3):
@@ -155,19 +317,14 @@ def _read_image(path: Path) -> np.ndarray:
 PIXEL_RANGES = {"0-255": 1.0, "0-1": 255.0}
 
 
-def _to_grey_levels(images: np.ndarray, pixel_range: str, folder: Path) -> np.ndarray:
-    """Images in [0, 255], from files stored in ``pixel_range``; data outside it are an error."""
-    if pixel_range not in PIXEL_RANGES:
-        raise RecordingFormatError(f"pixel range {pixel_range!r} is not one of {sorted(PIXEL_RANGES)}")
-    low, high = float(images.min()), float(images.max())
+def _to_grey_levels(image: np.ndarray, pixel_range: str, path: Path) -> np.ndarray:
+    """One image in [0, 255], from a file stored in ``pixel_range``; data outside it are an error."""
+    low, high = float(image.min()), float(image.max())
     top = 255.0 / PIXEL_RANGES[pixel_range]
     if low < 0 or high > top:
-        raise RecordingFormatError(f"{folder}: pixel values span [{low:g}, {high:g}], outside the declared range "
+        raise RecordingFormatError(f"{path}: pixel values span [{low:g}, {high:g}], outside the declared range "
                                    f"{pixel_range}; pass the range the files are stored in (--pixel-range)")
-    if pixel_range == "0-255" and high <= 1.0:
-        raise RecordingFormatError(f"{folder}: every pixel value lies in [{low:g}, {high:g}]: the files look stored in "
-                                   "[0, 1], not the declared 0-255; pass --pixel-range 0-1")
-    return images * PIXEL_RANGES[pixel_range]
+    return image * PIXEL_RANGES[pixel_range]
 
 
 def read_published(root: str | Path, ppd: float = 63.0, ppd_out: float = MODEL_PPD, out_px: int = MODEL_PX,
@@ -192,18 +349,24 @@ def read_published(root: str | Path, ppd: float = 63.0, ppd_out: float = MODEL_P
     if both:
         raise RecordingFormatError(f"{folder}: image ids {sorted(both)[:5]} are both training and test images")
     image_ids = np.array(sorted(train | test), dtype=np.int64)
-    shapes, native = set(), []
-    for image_id in image_ids:
-        image = _read_image(root / "images" / f"{image_id:06d}.npy")
-        shapes.add(image.shape)
-        if len(shapes) > 1:
-            raise RecordingFormatError(f"{root / 'images'}: images have different shapes {sorted(shapes)}")
-        native.append(image)
-    native = _to_grey_levels(np.stack(native), pixel_range, root / "images")
-    try:
-        images = crop_and_downscale(native, ppd, ppd_out, out_px)
-    except ValueError as err:
-        raise RecordingFormatError(f"{root / 'images'}: {err}") from None
+    if pixel_range not in PIXEL_RANGES:
+        raise RecordingFormatError(f"pixel range {pixel_range!r} is not one of {sorted(PIXEL_RANGES)}")
+    # one image at native resolution at a time: 24,000 of them stacked as float64 would be ~68 GB
+    shape, highest = None, -np.inf
+    images = np.empty((len(image_ids), out_px, out_px), dtype=np.uint8)
+    for row, image_id in enumerate(image_ids):
+        path = root / "images" / f"{image_id:06d}.npy"
+        image = _read_image(path)
+        if shape is not None and image.shape != shape:
+            raise RecordingFormatError(f"{path}: image has shape {image.shape}, the others {shape}")
+        shape, highest = image.shape, max(highest, float(image.max()))
+        try:
+            images[row] = crop_and_downscale(_to_grey_levels(image, pixel_range, path)[None], ppd, ppd_out, out_px)[0]
+        except ValueError as err:
+            raise RecordingFormatError(f"{root / 'images'}: {err}") from None
+    if pixel_range == "0-255" and highest <= 1.0:
+        raise RecordingFormatError(f"{root / 'images'}: every pixel value lies in [0, {highest:g}]: the files look stored "
+                                   "in [0, 1], not the declared 0-255; pass --pixel-range 0-1")
     recordings = Recordings(
         source="monkey",
         description=f"recordings imported from {root}",

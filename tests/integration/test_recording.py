@@ -179,14 +179,25 @@ def test_published_layout_imports_through_the_cli(clean, tiny, tmp_path, python,
         (lambda d: d.update(testing_image_ids=d["testing_image_ids"][:-2]), "'testing_responses' has"),
         (lambda d: d["training_responses"].__setitem__(0, np.nan) or d["testing_responses"].__setitem__(0, np.nan), "only NaN"),
         ("unsafe", "unsafe or invalid pickle"),
+        ("crafted", "needs 8000000000000 bytes, the file holds 8"),
     ],
-    ids=["missing-field", "shape-mismatch", "nan-only-unit", "unsafe-pickle"],
+    ids=["missing-field", "shape-mismatch", "nan-only-unit", "unsafe-pickle", "crafted-array"],
 )
 def test_bad_published_input_names_file_and_field_and_leaves_no_rows(clean, tiny, tmp_path, python, worker_env, damage, message):
     layout = write_published(tiny, tmp_path / "published")
     victim = sorted((layout / "neuronal_data").glob("*.pickle"))[-1]
     if damage == "unsafe":
         victim.write_bytes(pickle.dumps(subprocess.Popen))  # a class reference: code, not data
+    elif damage == "crafted":  # an array whose shape claims 8 TB over 8 bytes of data
+        from numpy._core.multiarray import _reconstruct
+
+        class Lie:
+            def __reduce__(self):
+                return _reconstruct, (np.ndarray, (0,), b"b"), (1, (10**12,), np.dtype("f8"), False, b"\0" * 8)
+
+        data = safe_load(victim)
+        data["training_responses"] = Lie()
+        victim.write_bytes(pickle.dumps(data, protocol=2))
     else:
         data = safe_load(victim)
         damage(data)

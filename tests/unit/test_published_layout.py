@@ -1,7 +1,9 @@
 """The authors' published layout: round trip, and every bad input refused with file and field."""
 
+import codecs
 import os
 import pickle
+import re
 import shutil
 
 import numpy as np
@@ -144,3 +146,81 @@ def test_crop_and_downscale_keeps_the_centre():
     assert out.shape == (1, 64, 64)
     assert out[0, :5].max() == 0  # the top band is gone
     assert out[0, 30:34, 30:34].min() > 200  # the square is still at the centre
+
+
+class _Crafted:
+    """Pickles as whatever ``__reduce__`` value it is given: a hostile file's building block."""
+
+    def __init__(self, *reduce):
+        self.reduce = reduce
+
+    def __reduce__(self):
+        return self.reduce
+
+
+def _crafted(layout, field, value, protocol=2):
+    path = _session_file(layout)
+    data = safe_load(path)
+    data[field] = value
+    path.write_bytes(pickle.dumps(data, protocol=protocol))
+    return path
+
+
+def _reconstruct():
+    from numpy._core.multiarray import _reconstruct as reconstruct
+
+    return reconstruct
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("structured dtype", lambda: np.zeros(4, dtype=[("a", "f8"), ("b", "i4")]), "dtype 'V12' is not a plain numeric dtype"),
+    ("object dtype", lambda: np.array([1, "x"], dtype=object), "dtype 'O8' is not a plain numeric dtype"),
+    ("length lie", lambda: _Crafted(_reconstruct(), (np.ndarray, (0,), b"b"),
+                                    (1, (10**12,), np.dtype("f8"), False, b"\0" * 8)),
+     "needs 8000000000000 bytes, the file holds 8"),
+    ("negative shape", lambda: _Crafted(_reconstruct(), (np.ndarray, (0,), b"b"), (1, (-1,), np.dtype("f8"), False, b"\0" * 8)),
+     "array shape"),
+    ("no state", lambda: _Crafted(_reconstruct(), (np.ndarray, (0,), b"b")), "array without state"),
+    ("codec", lambda: _Crafted(codecs.encode, ("abc", "rot13")), "codec call _codecs.encode"),
+    ("a function", lambda: _Crafted(os.system, ("true",)), "refers to posix.system"),
+])
+def test_a_crafted_session_file_gets_a_one_line_error(layout, name, value, message):
+    path = _crafted(layout, "unit_ids", value())
+    with pytest.raises(RecordingFormatError, match=re.escape(message)) as refused:
+        read_published(layout, ppd=14)
+    assert str(refused.value).startswith(str(path)) and "\n" not in str(refused.value)
+
+
+def test_protocol_5_arrays_load_and_their_lies_are_refused(recordings, layout):
+    path = _session_file(layout)
+    data = safe_load(path)
+    path.write_bytes(pickle.dumps(data, protocol=5))
+    back = safe_load(path)
+    assert np.array_equal(back["training_responses"], data["training_responses"], equal_nan=True)
+    from numpy._core.numeric import _frombuffer
+
+    _crafted(layout, "unit_ids", _Crafted(_frombuffer, (bytearray(8), np.dtype("f8"), (1000,), "C")), protocol=5)
+    with pytest.raises(RecordingFormatError, match="needs 8000 bytes, the file holds 8"):
+        read_published(layout, ppd=14)
+
+
+def test_a_session_file_over_the_size_cap_is_not_read(layout, monkeypatch):
+    from pipeline.recordings import published
+
+    monkeypatch.setattr(published, "MAX_SESSION_BYTES", 100)
+    with pytest.raises(RecordingFormatError, match=r"more than the 100 a session file may have"):
+        read_published(layout, ppd=14)
+
+
+def test_an_npy_header_that_claims_more_than_the_file_holds_is_refused_before_allocating(layout):
+    victim = sorted((layout / "images").glob("*.npy"))[0]
+    header = {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)}  # 8 TB claimed
+    with open(victim, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, header)
+        handle.write(b"\0" * 64)
+    with pytest.raises(RecordingFormatError, match=r"the header claims \(1000000, 1000000\) float64 \(8000000000000 bytes\), the file holds 64"):
+        read_published(layout, ppd=14)
+    with open(victim, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, {"descr": "|O", "fortran_order": False, "shape": (2,)})
+    with pytest.raises(RecordingFormatError, match="not a plain numeric dtype"):
+        read_published(layout, ppd=14)
