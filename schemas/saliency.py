@@ -63,20 +63,23 @@ class SaliencyImageSet(dj.Manual):
         """
 
     @classmethod
-    def ingest(cls, name: str, images: list[tuple[str, np.ndarray]], source: str) -> dict:
+    def ingest(cls, name: str, images, source: str) -> dict:
+        """Store ``images``, (name, pixels or a function that reads them) pairs, in one
+        transaction, one image at a time: at most one is held at native resolution."""
         key = {"saliency_set": name}
         if not name or len(name) > 32:
             raise SaliencyIngestError(f"saliency image set name {name!r} must have 1-32 characters")
         if cls & key:
             raise SaliencyIngestError(f"saliency image set {name!r} exists already")
+        images = list(images)
         if not images:
             raise SaliencyIngestError(f"saliency image set {name!r}: no images in {source}")
-        squares = [(n, _square_gray(img)) for n, img in images]
         with cls.connection.transaction:
             cls.insert1({**key, "source": source[:255]})
-            cls.Image.insert([{**key, "image_id": i, "name": n[:96], "image": img, "side": img.shape[0]}
-                              for i, (n, img) in enumerate(squares)])
-        return {**key, "images": len(squares)}
+            for i, (n, pixels) in enumerate(images):
+                square = _square_gray(pixels() if callable(pixels) else pixels)
+                cls.Image.insert1({**key, "image_id": i, "name": n[:96], "image": square, "side": square.shape[0]})
+        return {**key, "images": len(images)}
 
     @classmethod
     def ingest_skimage(cls, name: str = "skimage") -> dict:
@@ -84,24 +87,28 @@ class SaliencyImageSet(dj.Manual):
 
         if cls & {"saliency_set": name}:
             return {"saliency_set": name}
-        return cls.ingest(name, [(n, getattr(skimage.data, n)()) for n in SKIMAGE_SCENES], "scikit-image data")
+        return cls.ingest(name, [(n, lambda n=n: getattr(skimage.data, n)()) for n in SKIMAGE_SCENES], "scikit-image data")
 
     @classmethod
     def ingest_folder(cls, folder, name: str) -> dict:
-        from PIL import Image
+        from pipeline.corruptions import to_gray
+        from pipeline.images.tin import ImageFormatError, read_picture
 
         folder = Path(folder)
         if not folder.is_dir():
             raise SaliencyIngestError(f"{folder}: not a folder")
-        images = []
-        for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")):
-            try:
-                with Image.open(path) as image:
-                    image.load()
-                    images.append((path.name, np.asarray(image.convert("L"))))
-            except (OSError, SyntaxError, ValueError) as err:
-                raise SaliencyIngestError(f"{path}: unreadable or truncated image ({err})") from None
-        return cls.ingest(name, images, str(folder.resolve()))
+
+        def reader(path):
+            def read():
+                try:
+                    return to_gray(read_picture(path, None, formats=("JPEG", "PNG")))
+                except ImageFormatError as err:
+                    raise SaliencyIngestError(str(err)) from None
+            return read
+
+        # JPEG and PNG only, as documented; files are decoded one at a time inside the import
+        paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        return cls.ingest(name, [(p.name, reader(p)) for p in paths], str(folder.resolve()))
 
 
 @schema

@@ -52,17 +52,29 @@ MAX_SIDE_PX = 4096
 
 
 def _read_jpeg(path: Path, size: tuple[int, int] | None) -> np.ndarray:
-    """(h, w, 3) uint8 RGB pixels of one file."""
+    """(h, w, 3) uint8 RGB pixels of one file, which must be a JPEG (the layout's format)."""
+    return read_picture(path, size, formats=("JPEG",))
+
+
+def read_picture(path: Path, size: tuple[int, int] | None, formats=("JPEG", "PNG")) -> np.ndarray:
+    """(h, w, 3) uint8 RGB pixels of one JPEG or PNG file, whatever its name says.
+
+    Any other format, a header larger than ``MAX_SIDE_PX`` a side, a decompression bomb or
+    any decoding error is an :class:`ImageFormatError` that names the file."""
     try:
-        with Image.open(path) as image:
+        with Image.open(path, formats=list(formats)) as image:
             if max(image.size) > MAX_SIDE_PX:
                 raise ImageFormatError(f"{path}: image is {image.size[0]}x{image.size[1]} px, more than {MAX_SIDE_PX} px a side")
             image.load()  # decodes fully: a truncated file raises here
             rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        if isinstance(err, ImageFormatError):
-            raise
-        raise ImageFormatError(f"{path}: unreadable or truncated image ({err})") from None
+    except ImageFormatError:
+        raise
+    except Image.UnidentifiedImageError:
+        raise ImageFormatError(f"{path}: not a {' or '.join(formats)} image") from None
+    except Image.DecompressionBombError as err:
+        raise ImageFormatError(f"{path}: refused as a decompression bomb ({err})") from None
+    except Exception as err:  # any decoder failure: truncated, corrupt, unsupported mode
+        raise ImageFormatError(f"{path}: unreadable or truncated image ({type(err).__name__}: {err})") from None
     if size is not None and rgb.shape[:2] != size:
         raise ImageFormatError(f"{path}: image is {rgb.shape[1]}x{rgb.shape[0]} px, the others are {size[1]}x{size[0]}")
     return rgb

@@ -68,3 +68,19 @@ def test_a_target_set_names_its_saliency_set_and_is_never_cut_short(clean, tmp_p
     result = ReconstructionTarget.populate({"target_set": "too-many"}, suppress_errors=True)
     assert result["success_count"] == 0 and "asks for 5 targets; there are 4 images in saliency set 'scenes'" in str(result["error_list"])
     assert not (ReconstructionTarget & {"target_set": "too-many"})
+
+
+def test_saliency_images_are_jpeg_or_png_and_a_bomb_leaves_no_rows(clean, tmp_path, python, worker_env):
+    from schemas.saliency import SaliencyImageSet
+
+    folder = _scenes(tmp_path / "scenes", 2)
+    Image.new("L", (40, 40)).save(folder / "ignored.bmp")  # not a documented format: not imported
+    out = subprocess.run([python, "-m", "populate", "ingest", "saliency-images", str(folder), "--name", "two"], cwd=REPO,
+                         env=worker_env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert len(SaliencyImageSet.Image & {"saliency_set": "two"}) == 2
+    Image.new("1", (15000, 15000)).save(folder / "zz_bomb.png")
+    out = subprocess.run([python, "-m", "populate", "ingest", "saliency-images", str(folder), "--name", "bombed"], cwd=REPO,
+                         env=worker_env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "zz_bomb.png" in out.stderr and "Traceback" not in out.stderr
+    assert not (SaliencyImageSet & {"saliency_set": "bombed"}) and not (SaliencyImageSet.Image & {"saliency_set": "bombed"})

@@ -103,3 +103,20 @@ def test_missing_annotations_file_is_named(layout):
 def test_missing_wnids_is_named(tmp_path):
     with pytest.raises(ImageFormatError, match="wnids.txt"):
         read_tiny_imagenet(tmp_path)
+
+
+def test_a_file_that_is_not_a_jpeg_is_refused_whatever_its_name(layout):
+    victim = sorted(layout.glob("train/*/images/*.JPEG"))[1]
+    Image.new("RGB", (64, 64)).save(victim, format="PNG")  # a PNG named .JPEG
+    with pytest.raises(ImageFormatError, match=rf"{victim.name}: not a JPEG image"):
+        read_tiny_imagenet(layout)
+
+
+def test_a_decompression_bomb_is_a_one_line_error(tmp_path):
+    from pipeline.images.tin import read_picture
+
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (15000, 15000)).save(bomb, format="PNG")  # 225 Mpx in a small file
+    assert bomb.stat().st_size < 2_000_000
+    with pytest.raises(ImageFormatError, match=r"bomb.png: (refused as a decompression bomb|image is 15000x15000 px)"):
+        read_picture(bomb, None)
