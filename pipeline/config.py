@@ -75,11 +75,34 @@ def plain(config: Mapping[str, Any]) -> dict:
     return json.loads(json.dumps(dict(config), default=lambda v: v.item()))
 
 
+#: module prefixes whose functions a registry row may name, besides a lab's own ones
+BUILTIN_FUNCTION_PREFIXES = ("pipeline.",)
+
+
+def allowed_function_prefixes() -> tuple[str, ...]:
+    """``pipeline.`` and the prefixes a lab adds in ``PIPELINE_FUNCTION_PREFIXES``
+    (comma-separated, e.g. ``mylab.models,mylab.trainers``); each ends at a module boundary."""
+    import os
+
+    extra = [p.strip() for p in os.environ.get("PIPELINE_FUNCTION_PREFIXES", "").split(",") if p.strip()]
+    return BUILTIN_FUNCTION_PREFIXES + tuple(p if p.endswith(".") else p + "." for p in extra)
+
+
 def resolve(fn_path: str) -> Callable:
-    """Import ``package.module.function`` and return the function."""
+    """Import ``package.module.function`` and return the function.
+
+    Only functions under the allowed prefixes are imported: a registry row is data, and
+    naming ``torch.hub.load`` or ``os.system`` in one must not run it (importing a module
+    runs code too, so the check comes first)."""
+    if not isinstance(fn_path, str):
+        raise ConfigError(f"a function is named by its dotted path, not by a {type(fn_path).__name__}")
     module_name, _, attr = fn_path.rpartition(".")
     if not module_name:
         raise ConfigError(f"{fn_path!r} is not a dotted path 'package.module.function'")
+    prefixes = allowed_function_prefixes()
+    if not fn_path.startswith(prefixes):
+        raise ConfigError(f"{fn_path!r} is outside the allowed function prefixes {list(prefixes)}; a lab adds its own "
+                          "modules with PIPELINE_FUNCTION_PREFIXES (comma-separated)")
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:

@@ -94,3 +94,22 @@ def test_seed_lookup(clean):
 
     register(seeds=[7, 8])
     assert sorted(Seed().to_arrays("seed").tolist()) == [7, 8]
+
+
+def test_a_function_outside_the_allow_list_is_refused_when_added_and_when_run(clean):
+    from pipeline.config import ConfigError, config_hash
+    from schemas.registry import DatasetConfig, ModelConfig, Seed, TrainerConfig
+    from schemas.training import TrainedModel
+
+    with pytest.raises(ConfigError, match="'torch.hub.load' is outside the allowed function prefixes"):
+        ModelConfig().add_entry("torch.hub.load", {"repo_or_dir": "someone/repo", "model": "x"})
+    assert len(ModelConfig()) == 0
+    # a row written past add_entry (raw insert, another client) is refused at run time
+    Seed.insert1((1,), skip_duplicates=True)
+    ModelConfig().add_entry("pipeline.models.mlp.build_mlp", {})
+    TrainerConfig().add_entry("pipeline.training.train_classifier", {"max_epochs": 1})
+    DatasetConfig.insert1({"dataset_fn": "os.system", "dataset_hash": config_hash("os.system", {"command": "true"}),
+                           "dataset_config": {"command": "true"}, "dataset_comment": "hostile"})
+    result = TrainedModel.populate(reserve_jobs=True, suppress_errors=True)
+    assert result["success_count"] == 0 and "'os.system' is outside the allowed function prefixes" in str(result["error_list"])
+    assert len(TrainedModel()) == 0

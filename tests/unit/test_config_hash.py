@@ -95,3 +95,22 @@ def test_check_config_names_unimportable_functions():
 def test_check_config_requires_the_parameters_the_pipeline_passes():
     with pytest.raises(ConfigError, match="must accept"):
         check_config("pipeline.data.synthetic.gaussian_clusters", {}, reserved=("seed", "dataloaders"))
+
+
+def test_only_functions_under_the_allowed_prefixes_are_imported(monkeypatch, tmp_path):
+    import sys
+
+    from pipeline.config import resolve
+
+    for outside in ("torch.hub.load", "os.system", "pipelinex.evil.run", "builtins.eval"):
+        with pytest.raises(ConfigError, match="outside the allowed function prefixes"):
+            resolve(outside)
+    # a lab's own module, on the path: refused until its prefix is configured, never imported before
+    (tmp_path / "mylab_models.py").write_text("IMPORTED = True\ndef build(dataloaders, seed):\n    return None\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("PIPELINE_FUNCTION_PREFIXES", raising=False)
+    with pytest.raises(ConfigError, match="PIPELINE_FUNCTION_PREFIXES"):
+        resolve("mylab_models.build")
+    assert "mylab_models" not in sys.modules
+    monkeypatch.setenv("PIPELINE_FUNCTION_PREFIXES", "mylab_models")
+    assert resolve("mylab_models.build").__name__ == "build"
