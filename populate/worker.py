@@ -80,6 +80,10 @@ def run_worker(
     from schemas import catalog, connection, jobs, load_all, stop
     from schemas.storage import StoreOwnershipError, StoreScanError, collect_garbage, pipeline_schemas
 
+    import datajoint as dj
+
+    connection.configure()
+    dj.config["safemode"] = False  # the worker's own deletes (job bookkeeping, replaced rows) need no prompt
     signal.signal(signal.SIGTERM, stop.request_stop)
     signal.signal(signal.SIGINT, stop.request_stop)
     modules = load_all()

@@ -190,8 +190,8 @@ def configure() -> None:
     dj.config["database.user"] = settings["user"]
     dj.config["database.password"] = settings["password"]
     dj.config["stores"] = {**_store_settings(), "default": STORE}
-    # Rows are deleted by code paths that already know what they delete (tests, gc, retries).
-    dj.config["safemode"] = False
+    # safemode stays as DataJoint users expect it (on: a notebook's .delete() asks first);
+    # only the worker and the tests, which know what they delete, turn it off for themselves
     dj.config["loglevel"] = os.environ.get("DJ_LOG_LEVEL", "WARNING")
     _configured = True
 

@@ -47,9 +47,12 @@ def backend():
 
 @pytest.fixture(scope="session")
 def pipeline_modules(backend):
+    import datajoint as dj
+
     import schemas
 
     modules = schemas.load_all()
+    dj.config["safemode"] = False  # the tests' own deletes; interactive use keeps DataJoint's prompt
     yield modules
     import datajoint as dj
 

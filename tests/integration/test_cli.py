@@ -21,3 +21,18 @@ def test_status_json_reports_every_table(clean, python, worker_env):
 def test_schema_names_carry_the_prefix(pipeline_modules, backend):
     prefix = backend.env["PIPELINE_PREFIX"]
     assert all(module.schema.database.startswith(prefix) for module in pipeline_modules)
+
+
+def test_interactive_deletes_ask_first_as_datajoint_users_expect(clean, python, worker_env):
+    import subprocess
+
+    from schemas.registry import Seed
+
+    Seed.insert1((41,), skip_duplicates=True)
+    script = ("import datajoint as dj\nfrom schemas.registry import Seed\nprint('safemode', dj.config['safemode'])\n"
+              "(Seed & {'seed': 41}).delete()\n")
+    out = subprocess.run([python, "-c", script], cwd=REPO, env=worker_env, input="no\n", capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "safemode True" in out.stdout
+    assert Seed & {"seed": 41}  # the prompt was answered no: nothing deleted
