@@ -26,14 +26,28 @@ class Backend:
     container: object = None
 
 
+def container_engine_configured() -> bool:
+    """Whether this machine names a container engine at all (DOCKER_HOST or the default socket)."""
+    return bool(os.environ.get("DOCKER_HOST")) or os.path.exists("/var/run/docker.sock")
+
+
+class BackendUnreachable(RuntimeError):
+    """A backend the tests were asked to run cannot be used: the run fails, it is not skipped."""
+
+
 def _mysql8_container() -> tuple[dict, object] | str:
+    """(settings, container), or the reason to skip: only that no container engine exists.
+    An engine that exists but fails (refused connection, an image that does not start) is
+    an error, so that a broken leg never passes as skipped."""
+    if not container_engine_configured():
+        return "MySQL 8 needs a container engine and this machine has none (no DOCKER_HOST, no /var/run/docker.sock)"
     try:
         import docker
 
         client = docker.from_env(timeout=5)
         client.ping()
-    except Exception as err:  # no engine here: report why
-        return f"MySQL 8 needs a Docker engine and none is reachable ({type(err).__name__}: {err})"
+    except Exception as err:
+        raise BackendUnreachable(f"a container engine is configured but unusable ({type(err).__name__}: {err})") from err
     container = client.containers.run(
         "mysql:8.0",
         detach=True,
@@ -51,7 +65,16 @@ def _mysql8_container() -> tuple[dict, object] | str:
             return env, container
         time.sleep(2)
     container.stop()
-    return "the MySQL 8 container did not become ready within 120 s"
+    raise BackendUnreachable("the MySQL 8 container did not become ready within 120 s")
+
+
+def _require_listening(name: str, port: int) -> None:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except OSError as err:
+        raise BackendUnreachable(f"PIPELINE_TEST_BACKEND={name}: nothing answers at 127.0.0.1:{port} ({err})") from None
 
 
 def select() -> Backend:
@@ -60,9 +83,11 @@ def select() -> Backend:
     common = {"PIPELINE_HOME": home, "PIPELINE_PREFIX": f"t{os.getpid()}_"}
     if name == "postgresql":
         env = {"DJ_HOST": "127.0.0.1", "DJ_PORT": "5432", "DJ_USER": "postgres", "DJ_PASS": "", "DJ_BACKEND": "postgresql"}
+        _require_listening(name, 5432)
         return Backend(name, {**common, **env})
     if name == "mariadb":
         env = {"DJ_HOST": "127.0.0.1", "DJ_PORT": "3306", "DJ_USER": "root", "DJ_PASS": "", "DJ_BACKEND": "mysql"}
+        _require_listening(name, 3306)
         return Backend(name, {**common, **env})
     if name == "embedded":
         return Backend(name, {**common, "DJ_HOST": ""})
