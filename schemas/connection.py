@@ -92,13 +92,19 @@ def _start_embedded_postgres() -> dict:
     global _embedded_server
     import pgserver
 
+    _harden_pgserver()
     pgdata = pipeline_home() / "postgres"
     pgdata.mkdir(parents=True, exist_ok=True)
+    _claim_data_directory(pgdata)
     _forget_dead_users(pgdata)
     _embedded_server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    import platform
+
+    _atomic_write(pgdata / HOST_FILE, platform.node())  # after initdb, which wants an empty directory
     uri = urllib.parse.urlparse(_embedded_server.get_uri())
     query = urllib.parse.parse_qs(uri.query)
     socket_dir = query["host"][0]
+    _make_private(Path(socket_dir), pgdata)
     return {
         "host": socket_dir,
         "port": uri.port or 5432,
@@ -106,6 +112,94 @@ def _start_embedded_postgres() -> dict:
         "password": "",
         "backend": "postgresql",
     }
+
+
+HOST_FILE = ".pipeline-host"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _harden_pgserver() -> None:
+    """pgserver's list of the processes using a server is rewritten in place: a process killed
+    mid-write leaves it truncated, and the next start fails on it. Write it atomically, and
+    read a damaged one as "someone we cannot name still uses the server": pid 1, which never
+    exits, so the server is never stopped under a process that lost its entry."""
+    from pgserver import utils
+
+    if getattr(utils.DiskList, "_hardened", False):
+        return
+
+    def put(self, values) -> None:
+        _atomic_write(self.path, json.dumps(values))
+
+    def get(self):
+        if not self.path.exists():
+            return []
+        try:
+            values = json.loads(self.path.read_text())
+            if isinstance(values, list) and all(isinstance(v, int) for v in values):
+                return values
+        except ValueError:
+            pass
+        log.warning("%s was damaged; the embedded server is kept running for users it can no longer name", self.path)
+        return [1]
+
+    utils.DiskList.put, utils.DiskList.get, utils.DiskList._hardened = put, get, True
+
+
+def _is_postmaster_of(pid: int, pgdata: Path) -> bool:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        return process.name() in ("postgres", "postmaster") and str(pgdata) in " ".join(process.cmdline())
+    except psutil.AccessDenied:
+        return True  # cannot tell: never remove the pid file of what may be a live server
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+
+
+def _claim_data_directory(pgdata: Path) -> None:
+    """Refuse a data directory whose server runs on another host (a PIPELINE_HOME shared over
+    a network file system: two postmasters on one data directory corrupt it), and remove a
+    ``postmaster.pid`` whose pid now belongs to some other process (it would block the start)."""
+    import platform
+
+    here = platform.node()
+    host_file, pid_file = pgdata / HOST_FILE, pgdata / "postmaster.pid"
+    if pid_file.exists():
+        owner = host_file.read_text().strip() if host_file.exists() else here
+        if owner != here:
+            raise ConfigurationError(
+                f"{pgdata}: the embedded database is running on host {owner!r} (postmaster.pid is present); this host is "
+                f"{here!r}. Two hosts cannot share one PIPELINE_HOME: give this one its own PIPELINE_HOME, or set DJ_HOST "
+                "to a database server"
+            )
+        try:
+            pid = int(pid_file.read_text().splitlines()[0])
+        except (ValueError, IndexError):
+            pid = None
+        if pid is None or not _is_postmaster_of(pid, pgdata):
+            log.warning("%s names pid %s, which is not this data directory's server: removed as stale", pid_file, pid)
+            pid_file.unlink(missing_ok=True)
+
+
+def _make_private(socket_dir: Path, pgdata: Path) -> None:
+    """The socket directory admits only the server's user (trust authentication: whoever
+    reaches the socket is a superuser). pgserver opens a runtime socket directory to
+    everyone when the data directory's path is too long for a socket, or when run as root."""
+    if socket_dir == pgdata or not socket_dir.is_dir():
+        return
+    if os.geteuid() == 0:
+        import pwd
+
+        entry = pwd.getpwnam("pgserver")  # the user pgserver runs the server as under root
+        os.chown(socket_dir, entry.pw_uid, entry.pw_gid)
+    socket_dir.chmod(0o700)
 
 
 def _forget_dead_users(pgdata: Path) -> None:
@@ -148,6 +242,7 @@ def _store_settings() -> dict:
         return stores
     location = pipeline_home() / "store"
     location.mkdir(parents=True, exist_ok=True)
+    location.chmod(0o700)  # the local store is this user's alone
     return {STORE: {"protocol": "file", "location": str(location)}}
 
 

@@ -122,6 +122,7 @@ def checkpoint_identity(model: tuple, dataset: tuple, trainer: tuple, seed: int)
 def _scratch() -> Path:
     path = pipeline_home() / "tmp"
     path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)  # weights and checkpoints pass through here
     return path
 
 

@@ -26,3 +26,47 @@ def test_a_second_process_reuses_the_running_server(pipeline_modules, python, wo
     assert host == connection.dj.config["database.host"]
     # and the server outlives that process, because this one still uses it
     assert connection.connection().query("SELECT 1").fetchone()[0] == 1
+
+
+def _status(python, env):
+    return subprocess.run([python, "-m", "populate", "status", "--json"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture
+def own_home(tmp_path, worker_env, python):
+    """A PIPELINE_HOME of its own with the embedded server started once and stopped again."""
+    env = {**worker_env, "PIPELINE_HOME": str(tmp_path / "home")}
+    out = _status(python, env)
+    assert out.returncode == 0, out.stderr
+    return env, tmp_path / "home"
+
+
+def test_a_stale_postmaster_pid_whose_pid_was_reused_does_not_block_the_start(own_home, python):
+    import os
+
+    env, home = own_home
+    pid_file = home / "postgres" / "postmaster.pid"
+    assert not pid_file.exists()  # the last user stopped the server
+    pid_file.write_text(f"{os.getpid()}\n{home / 'postgres'}\n0\n5432\n\n\n\n")  # a live pid that is not a postmaster
+    out = _status(python, env)
+    assert out.returncode == 0, out.stderr
+
+
+def test_a_truncated_user_list_is_recovered_and_dirs_are_private(own_home, python):
+    import stat
+
+    env, home = own_home
+    (home / "postgres" / ".handle_pids.json").write_text("[12, 3")  # a writer killed mid-write
+    out = _status(python, env)
+    assert out.returncode == 0, out.stderr
+    for folder in (home / "store",):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+
+def test_a_data_directory_running_on_another_host_is_refused(own_home, python):
+    env, home = own_home
+    (home / "postgres" / ".pipeline-host").write_text("another-host")
+    (home / "postgres" / "postmaster.pid").write_text("4242\n")
+    out = _status(python, env)
+    assert out.returncode == 2 and "running on host 'another-host'" in out.stderr and "Traceback" not in out.stderr
