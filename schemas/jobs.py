@@ -145,9 +145,8 @@ def recover(table, orphan_timeout: float = 24 * 3600, dead_grace_s: float = DEAD
                 continue
             # delete only the reservation as it was read: if its worker has adopted it
             # (new connection id) or another worker took it since, it is not ours to drop
-            as_read = {"connection_id": job["connection_id"], "status": "reserved"}
-            as_read_time = f"reserved_time = '{job['reserved_time']}'" if job["reserved_time"] is not None else "TRUE"
-            count = (jobs & pk & as_read & as_read_time).delete_quick(get_count=True)
+            as_read = {"connection_id": job["connection_id"], "status": "reserved", "reserved_time": job["reserved_time"]}
+            count = (jobs & pk & as_read).delete_quick(get_count=True)
             _seen_gone.pop(mark, None)
             released["dead"] += count
     released["stopped"] = (jobs & _not_the_jobs_fault(transient=True)).delete_quick(get_count=True)

@@ -191,15 +191,11 @@ def collect_garbage(schemas, min_age_s: float = 3600, dry_run: bool = False) -> 
 
     Refuses (raises, deleting nothing) unless the store's owner marker names this database,
     and if any table's references cannot be read."""
-    marker = read_marker()
-    if marker is None:
+    if ensure_store_owner() is None:  # raises if another database owns the store
         raise StoreOwnershipError(
             f"{_where()} has no owner marker {marker_name()}, so nothing is deleted. If this database "
             f"({describe()}) owns the store, run `python -m populate claim-store` and then gc again."
         )
-    if marker["database_id"] != database_id():
-        raise StoreOwnershipError(f"{_where()} belongs to another database ({marker.get('database', '?')}, id "
-                                  f"{marker['database_id']}); nothing is deleted")
     collector = _StrictCollector(*schemas, store=STORE)
     report = collector.collect(dry_run=True)
     if report["scan_errors"]:
