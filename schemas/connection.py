@@ -150,6 +150,29 @@ def _harden_pgserver() -> None:
 
     utils.DiskList.put, utils.DiskList.get, utils.DiskList._hardened = put, get, True
 
+    from pgserver import postgres_server
+
+    choose_socket_dir = postgres_server.find_suitable_socket_dir
+
+    def private_socket_dir(pgdata, runtime_path):
+        # called after initdb and before every start: the server then creates its socket
+        # owner-only, so there is no moment in which another user can reach it (trust
+        # authentication makes whoever reaches the socket a superuser)
+        _set_socket_permissions(Path(pgdata))
+        return choose_socket_dir(pgdata, runtime_path)
+
+    postgres_server.find_suitable_socket_dir = private_socket_dir
+
+
+SOCKET_SETTING = "unix_socket_permissions = 0700  # written by the pipeline: the socket is the server user's alone\n"
+
+
+def _set_socket_permissions(pgdata: Path) -> None:
+    conf = pgdata / "postgresql.auto.conf"
+    text = conf.read_text() if conf.exists() else ""
+    if SOCKET_SETTING not in text:
+        _atomic_write(conf, text + SOCKET_SETTING)
+
 
 def _is_postmaster_of(pid: int, pgdata: Path) -> bool:
     import psutil

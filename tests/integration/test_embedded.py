@@ -64,6 +64,25 @@ def test_a_truncated_user_list_is_recovered_and_dirs_are_private(own_home, pytho
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
 
 
+def test_the_server_creates_its_socket_owner_only(tmp_path, worker_env, python):
+    """With a data directory too deep for a socket path, pgserver puts the socket in a runtime
+    directory it opens to everyone; the socket itself must still be the owner's alone, from the
+    moment the server creates it (the server is asked to, not chmod-ed afterwards)."""
+    import stat
+
+    home = tmp_path / ("d" * 60) / ("e" * 60)  # over the 107-byte limit of a socket path
+    env = {**worker_env, "PIPELINE_HOME": str(home)}
+    probe = ("import os, stat; from schemas import connection; c = connection.connection(); "
+             "d = connection.dj.config['database.host']; "
+             "print(d, oct(stat.S_IMODE(os.stat(os.path.join(d, '.s.PGSQL.5432')).st_mode)))")
+    out = subprocess.run([python, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    socket_dir, mode = out.stdout.split()
+    assert socket_dir != str(home / "postgres")  # the long-path case: a runtime directory
+    assert mode == "0o700"
+    assert "unix_socket_permissions = 0700" in (home / "postgres" / "postgresql.auto.conf").read_text()
+
+
 def test_a_data_directory_running_on_another_host_is_refused(own_home, python):
     env, home = own_home
     (home / "postgres" / ".pipeline-host").write_text("another-host")
