@@ -84,9 +84,9 @@ class OracleReadout(TrainedModelBase):
 
     def load_model(self, key=None, device=None) -> torch.nn.Module:
         key = (self & key).fetch1("KEY") if key is not None else self.fetch1("KEY")
-        net = self.build_model(key, None, self.load_data(key, int(key["seed"])), int(key["seed"]))
+        net = self.build_model(key, None, self.build_info(key), int(key["seed"]))
         net.load_state_dict(self.load_state_dict(key))
-        return net.to(device or choose_device())
+        return net.to(device or choose_device()).eval()
 
 
 @schema

@@ -32,6 +32,7 @@ import datajoint as dj
 import torch
 
 from pipeline import provenance
+from pipeline.models import data_info
 from pipeline.config import resolve
 from pipeline.device import choose_device
 from pipeline.training.checkpoint import Checkpointer, TrainingInterrupted, deserialise
@@ -196,7 +197,9 @@ class TrainedModelBase(dj.Computed):
         weights = tmp / "model_state.pt"
         torch.save(result.state_dict, weights)
         record = provenance.record(device, time.monotonic() - started, checkpoints_saved=checkpointer.saved_epochs)
-        return float(result.score), result.output, str(weights), record
+        # what the builder needs, so that loading this model never loads its training data
+        output = {**result.output, data_info.MARKER: data_info.describe(dataloaders)}
+        return float(result.score), output, str(weights), record
 
     def make_insert(self, key, score, output, weights, record):
         try:
@@ -232,14 +235,20 @@ class TrainedModelBase(dj.Computed):
     def _job_key(self, key) -> dict:
         return {k: key[k] for k in self.primary_key}
 
+    def build_info(self, key) -> dict:
+        """What the builder of ``key``'s model needs: the DataInfo stored with it, or, for a
+        row trained before DataInfo was stored, the dataloaders themselves."""
+        info = (self & key).fetch1("output").get(data_info.MARKER)
+        return info if info is not None else self.load_data(key, int(key["seed"]))
+
     def load_model(self, key=None, device=None) -> torch.nn.Module:
-        """Rebuild the trained network of one row with its final weights."""
+        """Rebuild the trained network of one row with its final weights, in eval mode, on
+        ``device`` (default: the pipeline's device), without loading its training data."""
         row = self & key if key is not None else self
         key = row.fetch1("KEY")
-        dataloaders = self.load_data(key, int(key["seed"]))
-        net = self.model_table().build(key, dataloaders=dataloaders, seed=int(key["seed"]))
+        net = self.model_table().build(key, dataloaders=self.build_info(key), seed=int(key["seed"]))
         net.load_state_dict(self.load_state_dict(key))
-        return net.to(device or choose_device())
+        return net.to(device or choose_device()).eval()
 
     def load_state_dict(self, key) -> dict:
         return deserialise((self & key).fetch1("model_state").read())

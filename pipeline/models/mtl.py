@@ -15,6 +15,7 @@ from neuralpredictors.layers.readouts import FullGaussian2d
 from torch import nn
 from torch.nn import functional as F
 
+from .data_info import image_px, mean_train_response
 from .vgg import VGGClassifier, conv3_1_channels
 
 
@@ -98,15 +99,16 @@ def build_mtl_model(
     """The registry's builder: classes, units and pixel statistics come from the data.
 
     ``dataloaders`` holds the image splits and ``responses`` (per split, images x units)
-    with ``response_sessions`` [(session, units), ...] naming their columns.
+    with ``response_sessions`` [(session, units), ...] naming their columns, or is the
+    model's DataInfo (:mod:`pipeline.models.data_info`).
     """
     torch.manual_seed(seed)
     model = MTLNetwork(
         int(dataloaders["n_classes"]), dataloaders["response_sessions"], dataloaders["image_mean"], dataloaders["image_std"],
-        image_px=int(dataloaders["train"][0].shape[-1]), width=width, dropout=dropout,
+        image_px=image_px(dataloaders), width=width, dropout=dropout,
         init_mu_range=init_mu_range, init_sigma=init_sigma, gauss_type=gauss_type,
     )
-    mean = dataloaders["responses"]["train"].float().mean(0)
+    mean = mean_train_response(dataloaders)
     with torch.no_grad():
         # start at the mean training target: elu(b) + 1 = mean
         model.readout.bias.copy_(torch.where(mean >= 1, mean - 1, torch.log(mean.clamp_min(1e-3))))

@@ -25,7 +25,7 @@ from ..device import choose_device
 from ..images.augment import augment as augment_batch
 from ..images.augment import standardise
 from .checkpoint import Checkpointer
-from .loop import ResumableLoop, epoch_generator
+from .loop import ResumableLoop, epoch_generator, stop_reason
 
 
 @dataclasses.dataclass
@@ -150,8 +150,9 @@ def _fit(
     device = choose_device()
     torch.manual_seed(seed)
     model = model.to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    # channels-last on every device: on this 2-core CPU a VGG step runs 1.2-1.45x faster in it
+    # (batches 32-64, bench/training.py), and the GPU's tensor cores want it too
+    model = model.to(memory_format=torch.channels_last)
     frozen = freeze(model, freeze_upto)
     inputs = Inputs(dataloaders, augment)
     x_train, y_train = (t.to(device) for t in dataloaders["train"])
@@ -220,6 +221,7 @@ def _fit(
         "max_epochs": max_epochs,
         "epochs_run": len(history),
         "lr_decays": plateau.decays,
+        "stop_reason": stop_reason(len(history), max_epochs, plateau.decays, max_lr_decays),
         "resumed_from_epoch": loop.start_epoch,
         "history": history,
         "train_seconds_this_run": round(time.monotonic() - t0, 3),

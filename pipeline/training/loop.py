@@ -51,6 +51,14 @@ def restore_rng_states(state: dict) -> None:
         random.setstate((p["version"], tuple(p["internal"]), p["gauss"]))
 
 
+def stop_reason(epochs_run: int, max_epochs: int, lr_decays: int, max_lr_decays: int) -> str:
+    """Why training ended: the plateau rule ran its course, or the epoch budget ran out first
+    (the model may still have been improving; the demo and the report say so)."""
+    if lr_decays >= max_lr_decays:
+        return f"plateau: {lr_decays} lr reductions after {epochs_run} epochs"
+    return f"epoch budget: {epochs_run} of {max_epochs} epochs with {lr_decays} of {max_lr_decays} lr reductions"
+
+
 class ResumableLoop:
     """Iterate over epochs from the last checkpoint; save and stop as the checkpointer says.
 

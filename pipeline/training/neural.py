@@ -18,7 +18,7 @@ from ..device import choose_device
 from ..recordings.measures import corr
 from .checkpoint import Checkpointer
 from .classification import TrainingResult
-from .loop import ResumableLoop, epoch_generator
+from .loop import ResumableLoop, epoch_generator, stop_reason
 
 
 def masked_poisson_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -161,6 +161,7 @@ def train_neural_predictor(
             "max_epochs": max_epochs,
             "epochs_run": len(history),
             "lr_decays": decays,
+            "stop_reason": stop_reason(len(history), max_epochs, decays, max_lr_decays),
             "resumed_from_epoch": loop.start_epoch,
             "history": history,
             "train_seconds_this_run": round(time.monotonic() - t0, 3),

@@ -350,3 +350,30 @@ def test_the_start_here_notebook_runs_headless(tiny_graph, tmp_path):
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the figure
     text = "".join(o.get("text", "") for o in outputs)
     assert "new evaluations" in text and "__robustness" in text
+
+
+def test_every_trained_model_loads_in_eval_mode_without_its_training_data(tiny_graph, monkeypatch):
+    """Evaluation and reconstruction build each model from its stored DataInfo: loading one
+    must not read an image split, a recording or a set of predicted responses."""
+    import torch
+
+    from schemas.classifier import Classifier, OracleStage2
+    from schemas.images import ImageDataset
+    from schemas.mtl import MTLModel
+    from schemas.predictor import MonkeyPredictor
+    from schemas.recording import NeuralDataset
+    from schemas.responses import OracleReadout, PredictedResponses
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("loading a trained model read its training data")
+
+    monkeypatch.setattr(ImageDataset, "build", refuse)
+    monkeypatch.setattr(NeuralDataset, "build", refuse)
+    monkeypatch.setattr(PredictedResponses, "load", refuse)
+    for table in (Classifier, OracleStage2, MTLModel, MonkeyPredictor, OracleReadout):
+        key = table.keys(order_by="KEY")[0]
+        assert "data_info" in (table & key).fetch1("output")
+        model = table().load_model(key, device="cpu")
+        assert not model.training and all(not m.training for m in model.modules()), table.__name__
+        weights = table().load_state_dict(key)
+        assert all(torch.equal(v.cpu(), weights[k]) for k, v in model.state_dict().items()), table.__name__
