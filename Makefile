@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Database backends the integration tests run against, one pytest run each.
 TEST_BACKENDS ?= postgresql mariadb embedded mysql8
 
-.PHONY: install demo test test-unit test-integration bench clean
+.PHONY: install demo reproduce test test-unit test-integration bench clean
 
 install: $(STAMP)
 
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 
 demo: install
 	$(PY) -m populate demo
+
+# Figure 3 at CPU scale: the reproduce profile (about an hour on 2 cores); not part of `make test`
+reproduce: install
+	$(PY) -m populate reproduce
 
 test: test-unit test-integration
 

@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_parser(sub)
 
     p = sub.add_parser("register", help="insert a profile's registry content and families (idempotent)")
-    p.add_argument("profile", choices=("demo", "paper", "tiny"), help="the profile (populate/profiles.py)")
+    p.add_argument("profile", choices=("demo", "reproduce", "paper", "tiny"), help="the profile (populate/profiles.py)")
     p.add_argument("--experiment", help="name of the experiment its families form (default: the profile's name)")
     p.add_argument("--image-dataset", help="image dataset the families train on (default: the profile's image set)")
     p.add_argument("--neural-dataset", help="neural dataset the Monkey Predictor and MTL families learn from "
@@ -113,7 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_register)
 
     p = sub.add_parser("demo", help="run the demo on the embedded default")
-    p.set_defaults(func=_demo)
+    p.set_defaults(func=_demo, profile="demo")
+
+    p = sub.add_parser("reproduce", help="Figure 3 at CPU scale (the reproduce profile: 3 seeds, a 5-ratio sweep), about an hour")
+    p.set_defaults(func=_demo, profile="reproduce")
     return parser
 
 

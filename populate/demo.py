@@ -63,13 +63,23 @@ def print_classifier_results(dataset: str) -> None:
     mtl = [(f"{MTLModel.family_of(r)} {r['output']['batch_ratio']}", r) for r in (MTLModel & {"image_dataset": dataset}).to_dicts(order_by="seed")]
     rows += sorted(mtl, key=lambda item: (item[0], item[1]["seed"]))
     if rows:
-        print("\nClean accuracy on the demo image set (chance: 0.10):")
+        from schemas.images import ImageDataset
+
+        chance = 1 / (ImageDataset & {"image_dataset": dataset}).fetch1("n_classes")
+        print(f"\nClean accuracy on image set {dataset!r} (chance: {chance:.2f}), epochs trained and why training stopped:")
     for family, row in rows:
-        print(f"  {family:20} seed {row['seed']}: validation {row['validation_accuracy']:.3f}, test {row['test_accuracy']:.3f}")
+        print(f"  {family:20} seed {row['seed']}: validation {row['validation_accuracy']:.3f}, test {row['test_accuracy']:.3f}"
+              f"  {_stopped(row['output'])}")
+
+
+def _stopped(output: dict) -> str:
+    return output.get("stop_reason") or f"{output.get('epochs_run', '?')} epochs"
 
 
 def print_neural_results(dataset: str) -> None:
     from schemas.neural import NeuralEvaluation, NeuralModel
+    from schemas.predictor import MonkeyPredictor
+    from schemas.responses import OracleReadout
 
     rows = (NeuralModel * NeuralEvaluation & {"neural_dataset": dataset}).to_dicts(order_by=("kind", "seed"))
     if not rows:
@@ -78,6 +88,9 @@ def print_neural_results(dataset: str) -> None:
     for row in rows:
         ceiling = f", fraction of ceiling {row['fraction_of_ceiling']:.2f}" if row["fraction_of_ceiling"] is not None else ""
         print(f"  {row['kind']:17} seed {row['seed']}: test correlation {row['test_corr']:.3f}, FEVe {row['fev_e']:.3f}{ceiling}")
+    for kind, table in (("Monkey Predictor", MonkeyPredictor), ("Oracle readout", OracleReadout)):
+        for row in (table & {"neural_dataset": dataset}).to_dicts(order_by="seed"):
+            print(f"  {kind} seed {row['seed']} trained: {_stopped(row['output'])}")
 
 
 def main(args) -> int:
@@ -86,7 +99,8 @@ def main(args) -> int:
     from .worker import run_worker
 
     started = time.monotonic()
-    spec = profiles.profile("demo")
+    name = getattr(args, "profile", "demo")
+    spec = profiles.profile(name)
     print(f"database: {connection.describe()}")
     timing = {}
 
@@ -98,7 +112,7 @@ def main(args) -> int:
 
     dataset = timed("virtual monkey (simulate and import)", ensure_virtual_monkey, spec["virtual_monkey"])
     image_set = timed("image set (write and import)", ensure_image_set, spec["image_set"])
-    entries = timed("register profile", profiles.register, "demo")
+    entries = timed("register profile", profiles.register, name)
     print(f"registry: {json.dumps(entries)}")
     # gc without a grace period only over the demo's own local store; a store named by
     # DJ_STORES may have another process's uploads in flight, so it keeps the default hour
@@ -109,27 +123,27 @@ def main(args) -> int:
         print(f"  {row['table']:32} done {row['done']:>4}  pending {row['pending']:>4}  errors {row['errors']:>3}")
     print_neural_results(dataset)
     print_classifier_results(image_set)
-    print_robustness("demo")
+    print_robustness(name)
     from . import report
 
-    outdir = connection.pipeline_home() / "report"
-    written = timed("report", report.write_report, outdir, experiment="demo")
+    outdir = connection.pipeline_home() / ("report" if name == "demo" else f"report-{name}")
+    written = timed("report", report.write_report, outdir, experiment=name)
     total = time.monotonic() - started
-    write_timing(timing, summary, total)
-    print(f"\ndemo finished in {total:.0f} s.")
+    write_timing(timing, summary, total, name)
+    print(f"\n{name} finished in {total:.0f} s.")
     print(
         f"Report (figures 3A-C, 5, 7 and the neural table): {written['index']}\n"
         "Query the results from Python:\n"
         "  from schemas.robustness import Robustness\n"
-        "  (Robustness & {'experiment': 'demo'}).to_pandas()\n"
+        f"  (Robustness & {{'experiment': {name!r}}}).to_pandas()\n"
         "or in SQL (see README, 'SQL over the results'), or see every table's state with:\n"
         "  .venv/bin/python -m populate status"
     )
     return 0
 
 
-def write_timing(timing: dict, summary: dict, total: float) -> None:
-    """Print the wall time per stage and keep it in $PIPELINE_HOME/demo-timing.json (bench/ reads it)."""
+def write_timing(timing: dict, summary: dict, total: float, name: str = "demo") -> None:
+    """Print the wall time per stage and keep it in $PIPELINE_HOME/<profile>-timing.json (bench/ reads the demo's)."""
     import platform
 
     from schemas import connection
@@ -144,7 +158,7 @@ def write_timing(timing: dict, summary: dict, total: float) -> None:
     record = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.node()} {platform.machine()}",
               "cpus": os.cpu_count(), "total_s": round(total, 1), "steps_s": timing, "tables_s": stages,
               "jobs": summary.get("done", {})}
-    (connection.pipeline_home() / "demo-timing.json").write_text(json.dumps(record, indent=2))
+    (connection.pipeline_home() / f"{name}-timing.json").write_text(json.dumps(record, indent=2))
 
 
 def print_robustness(experiment: str) -> None:

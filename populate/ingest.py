@@ -81,7 +81,7 @@ def add_parser(sub) -> None:
 
     p = kinds.add_parser("virtual-monkey", help="simulate the virtual monkey and import it")
     p.add_argument("--name", required=True, help="name of the recording set (and of its neural dataset)")
-    p.add_argument("--size", default="demo", choices=("tiny", "demo", "paper"), help="simulator size (default demo)")
+    p.add_argument("--size", default="demo", choices=("tiny", "demo", "reproduce", "paper"), help="simulator size (default demo)")
     p.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
     p.set_defaults(func=virtual_monkey)
 

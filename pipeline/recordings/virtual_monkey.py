@@ -41,6 +41,8 @@ SIZES = {
     "paper": Size((214, 244), (15, 17), 24000, 75, 775, (40, 50), 63.0),
     # a demo that a 2-core CPU trains in minutes
     "demo": Size((40, 40), (2, 2), 3000, 75, 200, (10, 12), 28.0),
+    # Figure 3 at CPU scale (make reproduce): twice the demo's training presentations per session
+    "reproduce": Size((40, 40), (2, 2), 6000, 75, 400, (10, 12), 28.0),
     # for tests
     "tiny": Size((8, 8), (1, 1), 300, 30, 60, (4, 5), 21.0),
 }

@@ -377,3 +377,21 @@ def test_every_trained_model_loads_in_eval_mode_without_its_training_data(tiny_g
         assert not model.training and all(not m.training for m in model.modules()), table.__name__
         weights = table().load_state_dict(key)
         assert all(torch.equal(v.cpu(), weights[k]) for k, v in model.state_dict().items()), table.__name__
+
+
+def test_every_classification_family_trains_under_one_budget_rule_and_says_why_it_stopped(tiny_graph):
+    from populate.profiles import BUDGETED, profile
+    from schemas.classifier import Classifier, OracleStage2
+    from schemas.mtl import MTLModel
+    from schemas.registry import TrainerConfig
+
+    entries, _, _ = tiny_graph
+    budget = profile("tiny")["budget"]
+    keys = [entries[name] for name in BUDGETED] + list(entries["mtl_ratios"].values())
+    for key in keys:
+        config = (TrainerConfig & key).fetch1("trainer_config")
+        assert {k: config[k] for k in budget} == budget, key
+    for table in (Classifier, OracleStage2, MTLModel):
+        for output in table.to_arrays("output"):
+            assert output["epochs_run"] <= budget["max_epochs"]
+            assert output["stop_reason"].startswith(("plateau", "epoch budget")), output["stop_reason"]
