@@ -47,7 +47,7 @@ def ensure_image_set(spec: dict) -> str:
     if not (folder / "wnids.txt").exists():
         write_demo_set(folder, n_classes=spec["n_classes"], train_per_class=spec["train_per_class"],
                        val_per_class=spec["val_per_class"], seed=spec["seed"])
-    summary = ingest_tiny_imagenet(folder, name)
+    summary = ingest_tiny_imagenet(folder, name, validation_fraction=spec.get("validation_fraction", 0.1))
     print(f"image set {name!r}: {summary['classes']} classes, {summary['train']} train / {summary['validation']} validation / "
           f"{summary['test']} test images, written in the Tiny ImageNet layout under {folder}")
     return name
