@@ -39,9 +39,9 @@ PROFILES = {
             "trainer": {"max_epochs": 12, "lr": 3e-3, "batch_size": 128, "patience": 2, "max_lr_decays": 2},
         },
         # a validation split of 200 images (20% of TIN-train, the paper's 10% would be 100):
-        # named for its 1000 TIN-train images: an older .pipeline keeps its 800-image "demo-tin" apart
         # with 80, accuracy moved by 0.05-0.2 between epochs on noise alone and the plateau
-        # rule stopped an Oracle stage 1 at 11 epochs near chance
+        # rule stopped an Oracle stage 1 at 11 epochs near chance. Named for its 1000 TIN-train
+        # images, so an older .pipeline's 800-image "demo-tin" stays apart.
         "image_set": {"name": "demo-tin-1000", "n_classes": 10, "train_per_class": 100, "val_per_class": 20, "seed": 0,
                       "validation_fraction": 0.2},
         # at 1/8 width the readout's dropout of 0.5 stalls learning (test accuracy 0.16 vs 0.63
