@@ -60,32 +60,6 @@ PROFILES = {
         },
         "reconstruction": {"noisy_targets": 2, "natural_targets": 3, "steps": 250, "saliency_set": BUNDLED_SALIENCY_SET},
     },
-    # Figure 3 at CPU scale (make reproduce): three seeds, a five-ratio sweep, a larger demo
-    # set and virtual monkey; sized for about an hour on a 2-core CPU
-    "reproduce": {
-        "seeds": [1, 2, 3],
-        "virtual_monkey": {"name": "virtual-reproduce", "size": "reproduce", "seed": 0},
-        "smoke": None,
-        "predictor": {
-            "model": {"width": 0.125, "gauss_type": "isotropic"},
-            "trainer": {"max_epochs": 16, "lr": 3e-3, "batch_size": 128, "patience": 2, "max_lr_decays": 2},
-        },
-        "image_set": {"name": "reproduce-tin", "n_classes": 10, "train_per_class": 120, "val_per_class": 30, "seed": 1,
-                      "validation_fraction": 0.2},
-        "classifier": {"width": 0.125, "dropout": 0.0},
-        "budget": REPRODUCE_BUDGET,
-        "baseline": {"lr": 0.05, "momentum": 0.9, "batch_size": 64},
-        "oracle_stage1": {"lr": 0.05, "momentum": 0.9, "batch_size": 64, "pool_refresh_epochs": 3},
-        "oracle_stage2": {"lr": 0.05, "momentum": 0.9, "batch_size": 64},
-        "oracle_readout": {"model": {"gauss_type": "isotropic"}, "trainer": {"max_epochs": 5, "lr": 3e-3, "batch_size": 128}},
-        "mtl": {
-            "model": {"width": 0.125, "dropout": 0.0, "gauss_type": "isotropic"},
-            "trainer": {"lr": 0.05, "momentum": 0.9, "batch_size": 64},
-            "batch_ratio": "1:1",
-            "sweep": ["1:3", "1:2", "1:1", "2:1", "3:1"],
-        },
-        "reconstruction": {"noisy_targets": 2, "natural_targets": 5, "steps": 250, "saliency_set": BUNDLED_SALIENCY_SET},
-    },
     # for the integration tests: every stage, as small as it runs
     "tiny": {
         "seeds": [1, 2],
@@ -138,6 +112,22 @@ PROFILES = {
         #   python -m populate ingest saliency-images FOLDER --name imagenet-scenes
         "reconstruction": {"noisy_targets": 10, "natural_targets": 70, "steps": 8000, "saliency_set": "imagenet-scenes"},
     },
+}
+
+# Figure 3 at CPU scale (make reproduce): the demo with three seeds, a five-ratio sweep, a
+# larger image set and virtual monkey and a longer budget; sized for about an hour on 2 cores
+_demo = PROFILES["demo"]
+PROFILES["reproduce"] = {
+    **_demo,
+    "seeds": [1, 2, 3],
+    "virtual_monkey": {"name": "virtual-reproduce", "size": "reproduce", "seed": 0},
+    "smoke": None,
+    "predictor": {**_demo["predictor"], "trainer": {**_demo["predictor"]["trainer"], "max_epochs": 16}},
+    "image_set": {**_demo["image_set"], "name": "reproduce-tin", "train_per_class": 120, "val_per_class": 30, "seed": 1},
+    "budget": REPRODUCE_BUDGET,
+    "oracle_readout": {**_demo["oracle_readout"], "trainer": {**_demo["oracle_readout"]["trainer"], "max_epochs": 5}},
+    "mtl": {**_demo["mtl"], "sweep": ["1:3", "1:2", "1:1", "2:1", "3:1"]},
+    "reconstruction": {**_demo["reconstruction"], "natural_targets": 5},
 }
 
 VGG_BUILDER = "pipeline.models.vgg.build_vgg_classifier"

@@ -198,7 +198,7 @@ class TrainedModelBase(dj.Computed):
         torch.save(result.state_dict, weights)
         record = provenance.record(device, time.monotonic() - started, checkpoints_saved=checkpointer.saved_epochs)
         # what the builder needs, so that loading this model never loads its training data
-        output = {**result.output, data_info.MARKER: data_info.describe(dataloaders)}
+        output = {**result.output, data_info.OUTPUT_KEY: data_info.describe(dataloaders)}
         return float(result.score), output, str(weights), record
 
     def make_insert(self, key, score, output, weights, record):
@@ -238,7 +238,7 @@ class TrainedModelBase(dj.Computed):
     def build_info(self, key) -> dict:
         """What the builder of ``key``'s model needs: the DataInfo stored with it, or, for a
         row trained before DataInfo was stored, the dataloaders themselves."""
-        info = (self & key).fetch1("output").get(data_info.MARKER)
+        info = (self & key).fetch1("output").get(data_info.OUTPUT_KEY)
         return info if info is not None else self.load_data(key, int(key["seed"]))
 
     def load_model(self, key=None, device=None) -> torch.nn.Module:

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import torch
 
-#: marks a dict as a DataInfo (builders read the same keys from either form)
-MARKER = "data_info"
+#: the key of a trained row's ``output`` that holds its DataInfo
+OUTPUT_KEY = "data_info"
 
 
 def describe(dataloaders: dict) -> dict:
     """The JSON-serialisable DataInfo of ``dataloaders``."""
-    info: dict = {MARKER: 1}
+    info: dict = {}
     for name in ("n_classes", "image_mean", "image_std", "image_px"):
         if name in dataloaders:
             value = dataloaders[name]
