@@ -117,7 +117,8 @@ def main(args) -> int:
     # gc without a grace period only over the demo's own local store; a store named by
     # DJ_STORES may have another process's uploads in flight, so it keeps the default hour
     own_store = not os.environ.get("DJ_STORES")
-    summary = timed("worker (all tables)", run_worker, display_progress=True, gc_min_age_s=0 if own_store else 3600.0)
+    summary = timed("worker (all tables)", run_worker, display_progress=True, gc_min_age_s=0 if own_store else 3600.0,
+                    measure_arithmetic=True)
     print(f"worker: {json.dumps(summary, default=str)}")
     for row in jobs.status():
         print(f"  {row['table']:32} done {row['done']:>4}  pending {row['pending']:>4}  errors {row['errors']:>3}")
@@ -149,15 +150,17 @@ def write_timing(timing: dict, summary: dict, total: float, name: str = "demo") 
     from schemas import connection
 
     stages = summary.get("seconds", {})
-    print("\nWall time by stage (s):")
+    arithmetic = summary.get("arithmetic_s", {})
+    print("\nWall time by stage (s; per table also the share in model passes and optimiser steps):")
     for name, seconds in timing.items():
         print(f"  {name:40} {seconds:7.1f}")
         if name.startswith("worker"):
             for table, s in sorted(stages.items(), key=lambda item: -item[1]):
-                print(f"    {table:38} {s:7.1f}  ({summary['done'].get(table, 0)} jobs)")
+                share = f"  arithmetic {arithmetic[table] / s:4.0%}" if s and table in arithmetic else ""
+                print(f"    {table:38} {s:7.1f}  ({summary['done'].get(table, 0)} jobs){share}")
     record = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.node()} {platform.machine()}",
               "cpus": os.cpu_count(), "total_s": round(total, 1), "steps_s": timing, "tables_s": stages,
-              "jobs": summary.get("done", {})}
+              "jobs": summary.get("done", {}), "arithmetic_s": arithmetic}
     (connection.pipeline_home() / f"{name}-timing.json").write_text(json.dumps(record, indent=2))
 
 

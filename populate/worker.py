@@ -75,8 +75,16 @@ def run_worker(
     orphan_timeout_s: float = 24 * 3600,
     gc_min_age_s: float = 3600.0,
     display_progress: bool = True,
+    measure_arithmetic: bool = False,
 ) -> dict:
-    """Populate until done (or stopped); return a summary of what this worker did."""
+    """Populate until done (or stopped); return a summary of what this worker did.
+
+    ``measure_arithmetic``: also time, per table, the seconds spent in model passes and
+    optimiser steps (``summary["arithmetic_s"]``; see :mod:`pipeline.profiling`).
+    """
+    import contextlib
+
+    from pipeline.profiling import ArithmeticClock
     from schemas import catalog, connection, jobs, load_all, stop
     from schemas.storage import StoreOwnershipError, StoreScanError, collect_garbage, pipeline_schemas
 
@@ -102,7 +110,7 @@ def run_worker(
         all_tables = selected
 
     summary = {"pid": os.getpid(), "done": defaultdict(int), "errors": defaultdict(int), "seconds": defaultdict(float),
-               "stopped": False}
+               "arithmetic_s": defaultdict(float), "stopped": False}
     last_maintenance = -float("inf")
     while not stop.stop_requested():
         if time.monotonic() - last_maintenance >= maintenance_s:
@@ -114,9 +122,11 @@ def run_worker(
             if stop.stop_requested():
                 break
             started = time.monotonic()
+            clock = ArithmeticClock() if measure_arithmetic else contextlib.nullcontext()
             try:
                 catalog.sync_all()  # entries for the models finished since the last pass
-                result = table.populate(reserve_jobs=True, suppress_errors=True, display_progress=display_progress)
+                with clock:
+                    result = table.populate(reserve_jobs=True, suppress_errors=True, display_progress=display_progress)
             except SystemExit:
                 # populate's own SIGTERM handler, or a trainer that stopped at its checkpoint
                 stop.request_stop()
@@ -135,6 +145,8 @@ def run_worker(
                 # wall time per stage (what the demo reports); passes that found no work are
                 # polling, not the stage's cost
                 summary["seconds"][table.__name__] += time.monotonic() - started
+                if measure_arithmetic:
+                    summary["arithmetic_s"][table.__name__] += clock.seconds
             summary["done"][table.__name__] += result["success_count"]
             summary["errors"][table.__name__] += len(result["error_list"])
             for key, message in result["error_list"]:
@@ -161,6 +173,10 @@ def run_worker(
             summary["gc"] = {"refused": str(refused)}
     summary["done"], summary["errors"] = dict(summary["done"]), dict(summary["errors"])
     summary["seconds"] = {name: round(s, 1) for name, s in summary["seconds"].items()}
+    if measure_arithmetic:
+        summary["arithmetic_s"] = {name: round(s, 1) for name, s in summary["arithmetic_s"].items()}
+    else:
+        del summary["arithmetic_s"]
     return summary
 
 

@@ -79,7 +79,9 @@ def train_neural_predictor(
     ``freeze_core`` only the readouts learn and the core's batch norm keeps its statistics."""
     device = choose_device()
     torch.manual_seed(seed)
-    model = model.to(device)
+    # channels-last, as the classification trainers: the 1/8-width predictor's step runs
+    # 1.3x faster in it on this 2-core CPU (2.25 -> 1.70 ms per image, batch 128)
+    model = model.to(device).to(memory_format=torch.channels_last)
     if freeze_core:
         for p in model.core.parameters():
             p.requires_grad_(False)
