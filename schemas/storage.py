@@ -21,6 +21,7 @@ uploading right now, for a row it has not committed yet, is never taken.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
@@ -38,6 +39,10 @@ schema = make_schema("storage")
 
 class StoreOwnershipError(ConfigurationError):
     """The store belongs to another database, or its owner is unknown: nothing is deleted."""
+
+
+class StoreUnavailableError(ConfigurationError):
+    """The store cannot be used: it does not answer, refuses the credentials, or lacks the bucket."""
 
 
 class StoreScanError(RuntimeError):
@@ -71,12 +76,24 @@ def _backend():
     return get_store_backend(STORE)
 
 
+@contextlib.contextmanager
+def _store_calls():
+    """Errors of the store itself (botocore, s3fs, the OS) become one :class:`StoreUnavailableError`."""
+    try:
+        yield
+    except (StoreOwnershipError, StoreUnavailableError):
+        raise
+    except Exception as err:
+        raise _unavailable(err) from err
+
+
 def read_marker() -> dict | None:
     """The owner marker of this prefix in the store, or None if there is none."""
-    backend = _backend()
-    if not backend.exists(marker_name()):
-        return None
-    raw = backend.get_buffer(marker_name())
+    with _store_calls():
+        backend = _backend()
+        if not backend.exists(marker_name()):
+            return None
+        raw = backend.get_buffer(marker_name())
     try:
         marker = json.loads(raw)
         if not isinstance(marker, dict) or not isinstance(marker.get("database_id"), str):
@@ -94,26 +111,50 @@ def _where() -> str:
 
 def _holds_our_files() -> bool:
     """Whether the store has files under this prefix's schema folders."""
-    backend = _backend()
-    for section in ("_schema", "_hash"):
-        root = backend._full_path(section)
-        if not backend.fs.exists(root):
-            continue
-        if any(entry.rstrip("/").rsplit("/", 1)[-1].startswith(prefix()) for entry in backend.fs.ls(root, detail=False)):
-            return True
-    return False
+    with _store_calls():
+        backend = _backend()
+        for section in ("_schema", "_hash"):
+            root = backend._full_path(section)
+            if not backend.fs.exists(root):
+                continue
+            if any(entry.rstrip("/").rsplit("/", 1)[-1].startswith(prefix()) for entry in backend.fs.ls(root, detail=False)):
+                return True
+        return False
 
 
 def write_marker() -> dict:
     marker = {"database_id": database_id(), "database": describe(), "prefix": prefix(),
               "claimed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    _backend().put_buffer(json.dumps(marker, indent=1).encode(), marker_name())
+    with _store_calls():
+        _backend().put_buffer(json.dumps(marker, indent=1).encode(), marker_name())
     return marker
+
+
+def _unavailable(err: Exception) -> StoreUnavailableError:
+    """The one-line reason a store cannot be used, with what to do about it."""
+    spec = dj.config["stores"][STORE]
+    reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".strip()
+    if spec.get("protocol") != "s3":
+        return StoreUnavailableError(f"{_where()} cannot be used ({reason}); check the location in DJ_STORES "
+                                     f"(or PIPELINE_HOME for the local store) and its permissions")
+    where = f"bucket {spec.get('bucket')!r} at {spec.get('endpoint')}"
+    name = type(err).__name__
+    if "EndpointConnectionError" in name or "ConnectTimeout" in name or isinstance(err, ConnectionError):
+        hint = "nothing answers there: start the object store (compose: the seaweedfs service) or fix endpoint in DJ_STORES"
+    elif isinstance(err, PermissionError) or "AccessDenied" in reason or "Forbidden" in reason:
+        hint = ("the store refused access: the bucket does not exist (compose creates it with the store-init service, "
+                "docker/seaweedfs/create-bucket.sh) or access_key/secret_key in DJ_STORES may not use it")
+    elif isinstance(err, FileNotFoundError) or "NoSuchBucket" in reason:
+        hint = "the bucket does not exist: create it (docker/seaweedfs/create-bucket.sh) or fix bucket in DJ_STORES"
+    else:
+        hint = "check endpoint, bucket and credentials in DJ_STORES"
+    return StoreUnavailableError(f"store {where} cannot be used ({reason}): {hint}")
 
 
 def ensure_store_owner() -> dict | None:
     """Check (or, for a store with none of our files, establish) that this database owns
-    the store; raise :class:`StoreOwnershipError` if another database does.
+    the store; raise :class:`StoreOwnershipError` if another database does, and
+    :class:`StoreUnavailableError` (one line, with a hint) if the store cannot be used.
 
     Returns the marker, or None for a store with our files and no marker (gc refuses it
     until it is claimed)."""

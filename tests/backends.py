@@ -3,7 +3,7 @@
 * ``postgresql``: the PostgreSQL 15 service at 127.0.0.1:5432 (trust auth);
 * ``mariadb``: the MariaDB 10.11 service at 127.0.0.1:3306 (root, empty password);
 * ``embedded``: no DJ_HOST at all, so the pipeline starts its embedded PostgreSQL;
-* ``mysql8``: a MySQL 8.0 container started with the ``docker`` package, where a Docker
+* ``mysql8``: a MySQL 8.4 LTS container (compose's image) started with the ``docker`` package, where a Docker
   engine is reachable (skipped, with the reason, where none is).
 
 Each pytest run gets its own schema prefix and PIPELINE_HOME, so runs never see each
@@ -49,7 +49,7 @@ def _mysql8_container() -> tuple[dict, object] | str:
     except Exception as err:
         raise BackendUnreachable(f"a container engine is configured but unusable ({type(err).__name__}: {err})") from err
     container = client.containers.run(
-        "mysql:8.0",
+        "mysql:8.4",
         detach=True,
         remove=True,
         environment={"MYSQL_ROOT_PASSWORD": "test"},

