@@ -137,12 +137,13 @@ def main(argv: list[str] | None = None) -> int:
 def _user_errors() -> tuple[type[Exception], ...]:
     """Errors about the user's input: reported in one line, without a traceback."""
     from pipeline.config import ConfigError
+    from pipeline.device import DeviceError
     from pipeline.images.tin import ImageFormatError
     from pipeline.recordings.published import RecordingFormatError
 
     from schemas.connection import ConfigurationError  # importing it does not connect
 
-    errors: list[type[Exception]] = [ConfigError, RecordingFormatError, ImageFormatError, ConfigurationError]
+    errors: list[type[Exception]] = [ConfigError, DeviceError, RecordingFormatError, ImageFormatError, ConfigurationError]
     try:
         from schemas.images import ImageIngestError
         from schemas.recording import IngestError

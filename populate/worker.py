@@ -84,7 +84,10 @@ def run_worker(
     """
     import contextlib
 
+    from pipeline.device import check_gpu_usable
     from pipeline.profiling import ArithmeticClock
+
+    check_gpu_usable()  # before any job is reserved: never train on the CPU without a word
     from schemas import catalog, connection, jobs, load_all, stop
     from schemas.storage import StoreOwnershipError, StoreScanError, collect_garbage, pipeline_schemas
 
@@ -190,6 +193,9 @@ def main(args) -> int:
         gc_min_age_s=args.gc_min_age,
         display_progress=not args.quiet,
     )
+    from pipeline.device import check_gpu_usable
+
+    check_gpu_usable()  # a visible GPU that torch cannot use stops the worker here, in one line
     if not args.single and len(visible_gpus()) > 1:
         passthrough = [a for a in sys.argv[sys.argv.index("worker") + 1 :]]
         return run_fleet(passthrough)
