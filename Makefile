@@ -1,5 +1,8 @@
 # The README's two commands: `make demo` and `make test`. Both set up .venv first.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# A supported interpreter (pyproject.toml: 3.11 or 3.12), 3.11 first: the tests run on it.
+PYTHON ?= $(shell for p in python3.11 python3.12 python3; do \
+	  command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 12))' 2>/dev/null \
+	  && { command -v $$p; break; }; done)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -11,6 +14,7 @@ TEST_BACKENDS ?= postgresql mariadb embedded mysql8
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "no supported Python: install Python 3.11 (or 3.12), e.g. apt install python3.11-venv, or run make PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)

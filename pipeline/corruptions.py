@@ -120,15 +120,17 @@ def corrupt_set(images: np.ndarray, corruption: str, severity: int, seed: int = 
     the same bit for bit whatever the number of workers."""
     import os
 
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     images = np.ascontiguousarray(images, dtype=np.uint8)  # (n, h, w) grey or (n, h, w, 3) RGB
     if corruption not in CORRUPTIONS:
         raise KeyError(f"unknown corruption {corruption!r}; known: {CORRUPTIONS}")
-    workers = (os.cpu_count() or 1) if workers is None else workers
+    from .processes import usable_workers
+
+    workers = usable_workers((os.cpu_count() or 1) if workers is None else workers, "corrupting images")
     chunk = max(1, min(64, -(-len(images) // max(1, 4 * workers))))
     starts = list(range(0, len(images), chunk))
-    bar = tqdm(total=len(images), desc=f"{corruption} {severity}", unit="img", leave=False, disable=not progress)
+    bar = progress_bar(total=len(images), desc=f"{corruption} {severity}", unit="img", leave=False, disable=not progress)
     out = np.empty(images.shape[:3], dtype=np.uint8)  # grey
     try:
         if workers <= 1:

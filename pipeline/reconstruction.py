@@ -44,7 +44,7 @@ def reconstruct(layer, targets: torch.Tensor, radii: torch.Tensor, optimizer: st
     ``mean`` (that over the number of activations). With ``trace_every`` > 0 a third value
     lists (step, per-image ||f(x) - f(x0)||^2) every that many steps, for convergence studies.
     """
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     device = targets.device
     radii = torch.as_tensor(radii, dtype=targets.dtype, device=device)
@@ -62,7 +62,7 @@ def reconstruct(layer, targets: torch.Tensor, radii: torch.Tensor, optimizer: st
     # SGD's step scales with the objective, so sum and mean are different step sizes (by the
     # layer's size); Adam normalises the gradient and is nearly invariant to the choice
     trace = []
-    for step in tqdm(range(steps), desc="reconstruction", unit="step", leave=False, disable=not progress):
+    for step in progress_bar(range(steps), desc="reconstruction", unit="step", leave=False, disable=not progress):
         opt.zero_grad(set_to_none=True)
         squared = (layer(x) - goal).pow(2).flatten(1)
         if trace_every and step % trace_every == 0:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from .progress import progress_bar
 
 
 @torch.no_grad()
@@ -19,7 +19,7 @@ def predict_all(model, images: torch.Tensor, sessions: list[str], batch_size: in
     model.eval()
     device = next(model.parameters()).device
     out = []
-    for start in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch", leave=False):
+    for start in progress_bar(range(0, len(images), batch_size), desc=desc, unit="batch", leave=False):
         batch = images[start : start + batch_size].to(device)
         out.append(torch.cat([model.predict_session(batch, s).float() for s in sessions], dim=1).cpu())
     return torch.cat(out).numpy().astype(np.float32)

@@ -6,9 +6,29 @@ import argparse
 import json
 import logging
 import sys
+import traceback
 
 
 def _status(args) -> int:
+    if args.watch is None:
+        return _status_once(args)
+    import time
+
+    interactive = sys.stdout.isatty()
+    try:
+        while True:
+            if interactive:
+                print("\033[H\033[2J", end="")  # clear and home: the table refreshes in place
+            else:
+                print(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}")
+            _status_once(args)
+            sys.stdout.flush()
+            time.sleep(args.watch)
+    except KeyboardInterrupt:  # how a watch ends
+        return 0
+
+
+def _status_once(args) -> int:
     from schemas import connection, jobs
 
     report = jobs.status()
@@ -69,9 +89,19 @@ def _demo(args) -> int:
     return demo.main(args)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"cotrain-pipeline {version('cotrain-pipeline')}"
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "cotrain-pipeline (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m populate", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level, and show the traceback behind a one-line error")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("worker", help="populate every table until no work is left")
@@ -89,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="rows done, pending, reserved and errors per table")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--watch", type=float, nargs="?", const=5.0, metavar="SECONDS",
+                   help="refresh every SECONDS (default 5) until interrupted; in place on a terminal")
     p.set_defaults(func=_status)
 
     p = sub.add_parser("gc", help="delete store files that no row references")
@@ -127,30 +159,17 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    from .errors import explain
+
     try:
         return args.func(args)
-    except _user_errors() as err:
-        print(f"error: {err}", file=sys.stderr)
+    except Exception as err:
+        message = explain(err)
+        if message is None:  # not the user's to fix: the traceback is the report
+            raise
+        if args.verbose:
+            traceback.print_exc()
+        print(f"error: {message}", file=sys.stderr)
         return 2
 
 
-def _user_errors() -> tuple[type[Exception], ...]:
-    """Errors about the user's input: reported in one line, without a traceback."""
-    from pipeline.config import ConfigError
-    from pipeline.device import DeviceError
-    from pipeline.images.tin import ImageFormatError
-    from pipeline.recordings.published import RecordingFormatError
-
-    from schemas.connection import ConfigurationError  # importing it does not connect
-
-    errors: list[type[Exception]] = [ConfigError, DeviceError, RecordingFormatError, ImageFormatError, ConfigurationError]
-    try:
-        from schemas.images import ImageIngestError
-        from schemas.recording import IngestError
-        from schemas.registry import RegistrationError
-        from schemas.saliency import SaliencyIngestError
-
-        errors += [IngestError, ImageIngestError, SaliencyIngestError, RegistrationError]
-    except Exception:  # the database may be unreachable; then there are no ingest errors to catch
-        pass
-    return tuple(errors)

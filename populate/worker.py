@@ -191,7 +191,8 @@ def main(args) -> int:
         maintenance_s=args.maintenance,
         orphan_timeout_s=args.orphan_timeout,
         gc_min_age_s=args.gc_min_age,
-        display_progress=not args.quiet,
+        # DataJoint's per-table bars redraw with carriage returns: on a terminal only
+        display_progress=not args.quiet and sys.stderr.isatty(),
     )
     from pipeline.device import check_gpu_usable
 

@@ -112,7 +112,7 @@ class Evaluation(SyncsCatalogs, dj.Computed):
         return (CorruptionSource.conditions(key),)
 
     def make_compute(self, key, conditions):
-        from tqdm.auto import tqdm
+        from pipeline.progress import progress_bar
 
         model = for_inference(ClassifierModel().load_model(key))
         dataset = (ImageDataset & key).fetch1()
@@ -120,7 +120,7 @@ class Evaluation(SyncsCatalogs, dj.Computed):
         test = (ImageDataset.Split & key & {"split": "test"}).fetch1()
         clean = correct_per_image(model, test["images"], test["labels"], mean, std)
         rows = []
-        for corruption, severity in tqdm(conditions, desc="conditions", unit="set", leave=False):
+        for corruption, severity in progress_bar(conditions, desc="conditions", unit="set", leave=False):
             images, labels = CorruptionSource.load(key, corruption, severity)
             correct = correct_per_image(model, images, labels, mean, std)
             rows.append({**key, "corruption": corruption, "severity": severity, "accuracy": float(correct.mean()),

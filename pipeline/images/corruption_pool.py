@@ -16,6 +16,7 @@ pools of an uninterrupted one, whatever the number of workers.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import multiprocessing as mp
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -24,7 +25,10 @@ import numpy as np
 import torch
 
 from ..corruptions import SEVERITIES, TIN_TC, corrupt_image
+from ..processes import why_no_spawn_pool
 from .augment import AugmentationParams, apply_geometry, draw_params_numpy
+
+log = logging.getLogger(__name__)
 
 # keeps the validation stream apart from every training block's stream
 _VALIDATION_STREAM = 2**31 - 1
@@ -112,6 +116,11 @@ class CorruptionPool:
         self.augmentation = dict(augmentation) if augmentation else None
         self.padding = int(self.augmentation["padding"]) if self.augmentation else 0
         workers = workers if workers is not None else max(1, (os.cpu_count() or 2) - 1)
+        reason = why_no_spawn_pool() if workers > 0 else None
+        if reason is not None:
+            # in this process, block by block: the same copies (each has its own seed), slower
+            log.warning("the Oracle's corruption pool runs in this process: %s (run it as a file or with python -m)", reason)
+            workers = 0
         self.executor = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) if workers > 0 else None
         self._pending: dict[int, list[Future]] = {}
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from ..corruptions import to_gray
 
@@ -128,8 +128,8 @@ def read_tiny_imagenet(root: str | Path, validation_fraction: float = 0.1, split
         val_labels.append(index[wnid])
 
     first = _read_jpeg(train_files[0], None).shape[:2]
-    train_pixels = np.stack([_read_jpeg(p, first) for p in tqdm(train_files, desc="train images", leave=False)])
-    test_pixels = np.stack([_read_jpeg(p, first) for p in tqdm(val_files, desc="val images", leave=False)])
+    train_pixels = np.stack([_read_jpeg(p, first) for p in progress_bar(train_files, desc="train images", leave=False)])
+    test_pixels = np.stack([_read_jpeg(p, first) for p in progress_bar(val_files, desc="val images", leave=False)])
 
     rng = np.random.default_rng(split_seed)
     order = rng.permutation(len(train_files))

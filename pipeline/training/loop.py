@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Iterator
 
 import torch
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from .checkpoint import Checkpointer, MemoryCheckpointer, TrainingInterrupted
 
@@ -72,7 +72,7 @@ class ResumableLoop:
         self.max_epochs = int(max_epochs)
         self.resumed = self.checkpoint.load()
         self.start_epoch = int(self.resumed["epoch"]) if self.resumed else 0
-        self.progress = tqdm(desc=desc, unit="epoch", initial=self.start_epoch, total=self.max_epochs, leave=False)
+        self.progress = progress_bar(desc=desc, unit="epoch", initial=self.start_epoch, total=self.max_epochs, leave=False)
 
     def __iter__(self) -> Iterator[int]:
         yield from range(self.start_epoch, self.max_epochs)

@@ -3,6 +3,8 @@
 import json
 import subprocess
 
+import pytest
+
 from .helpers import REPO, register
 
 
@@ -75,3 +77,50 @@ def test_the_fleets_notebook_account_reads_but_cannot_delete_or_drop_pipeline_ro
         for user in (f"{tag}_worker", f"{tag}_nb"):
             Seed.connection.query(f"DROP USER IF EXISTS '{user}'@'%%'")  # %% : the driver formats
     assert Seed & {"seed": 43}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# (environment, what the one line must say); the credential cases use the machine's own
+# PostgreSQL and MariaDB services, which every leg of `make test` requires
+_BAD_SETTINGS = {
+    "refused postgresql": ({"DJ_HOST": "127.0.0.1", "DJ_PORT": "<free>", "DJ_BACKEND": "postgresql"},
+                           ["nothing accepts connections at the postgresql database at 127.0.0.1:", "DJ_PORT"]),
+    "refused mysql": ({"DJ_HOST": "127.0.0.1", "DJ_PORT": "<free>", "DJ_BACKEND": "mysql"},
+                      ["nothing accepts connections at the mysql database", "unset DJ_HOST"]),
+    "unknown host": ({"DJ_HOST": "no-such-host.invalid", "DJ_BACKEND": "postgresql"},
+                     ["cannot be reached", "no-such-host.invalid", "check DJ_HOST"]),
+    "wrong mysql credentials": ({"DJ_HOST": "127.0.0.1", "DJ_PORT": "3306", "DJ_BACKEND": "mysql", "DJ_USER": "nobody",
+                                 "DJ_PASS": "wrong"}, ["refused user 'nobody'", "check DJ_USER and DJ_PASS"]),
+    "wrong postgresql credentials": ({"DJ_HOST": "127.0.0.1", "DJ_PORT": "5432", "DJ_BACKEND": "postgresql",
+                                      "DJ_USER": "nobody"}, ["refused user 'nobody'", "check DJ_USER and DJ_PASS"]),
+    "unknown backend": ({"DJ_HOST": "127.0.0.1", "DJ_BACKEND": "mysqll"},
+                        ["DJ_BACKEND='mysqll'", "mysql or postgresql"]),
+    "bad DJ_STORES": ({"DJ_HOST": "127.0.0.1", "DJ_PORT": "5432", "DJ_BACKEND": "postgresql", "DJ_USER": "postgres",
+                       "DJ_STORES": "{bad"}, ["DJ_STORES contains invalid JSON", "defines the store 'artifacts'"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_SETTINGS))
+def test_a_setting_the_user_can_fix_is_one_line_with_a_hint_and_v_shows_the_traceback(case, python, worker_env, tmp_path):
+    settings, expected = _BAD_SETTINGS[case]
+    env = {k: v for k, v in worker_env.items() if not k.startswith("DJ_")}
+    env.update({k: (str(_free_port()) if v == "<free>" else v) for k, v in settings.items()})
+    env["PIPELINE_HOME"] = str(tmp_path / "home")
+    out = subprocess.run([python, "-m", "populate", "status"], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 2, (out.returncode, out.stderr[-3000:])
+    assert "Traceback" not in out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, out.stderr[-3000:]
+    for words in expected:
+        assert words in lines[0], (words, lines[0])
+    verbose = subprocess.run([python, "-m", "populate", "-v", "status"], cwd=REPO, env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert verbose.returncode == 2 and "Traceback" in verbose.stderr and lines[0] in verbose.stderr
