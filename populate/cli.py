@@ -33,9 +33,11 @@ def _status_once(args) -> int:
 
     report = jobs.status()
     if args.json:
-        print(json.dumps({"database": connection.describe(), "tables": report}, indent=2, default=str))
+        print(json.dumps({"database": connection.describe(), "store": connection.describe_store(), "tables": report},
+                         indent=2, default=str))
         return 0
     print(f"database: {connection.describe()}")
+    print(f"store:    {connection.describe_store()}")
     header = f"{'table':40} {'done':>7} {'pending':>8} {'reserved':>9} {'errors':>7}"
     print(header)
     print("-" * len(header))

@@ -102,6 +102,7 @@ def main(args) -> int:
     name = getattr(args, "profile", "demo")
     spec = profiles.profile(name)
     print(f"database: {connection.describe()}")
+    print(f"store:    {connection.describe_store()}")
     timing = {}
 
     def timed(name, fn, *a, **kw):

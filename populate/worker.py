@@ -94,6 +94,7 @@ def run_worker(
     import datajoint as dj
 
     connection.configure()
+    log.info("worker %d on %s; store: %s", os.getpid(), connection.describe(), connection.describe_store())
     dj.config["safemode"] = False  # the worker's own deletes (job bookkeeping, replaced rows) need no prompt
     signal.signal(signal.SIGTERM, stop.request_stop)
     signal.signal(signal.SIGINT, stop.request_stop)

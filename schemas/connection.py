@@ -1,10 +1,13 @@
 """Configure DataJoint from the environment: the one place that knows where the database is.
 
-Environment variables (all optional):
+Settings come from the environment first, then from the project's ``datajoint.json`` and
+``.secrets/`` (DataJoint 2.x's own files, found from the current directory upwards, e.g.
+``{"database": {"host": ..., "backend": ...}}`` and ``.secrets/database.password``), then
+from the defaults below. Environment variables (all optional):
 
 ``DJ_HOST``, ``DJ_PORT``, ``DJ_USER``, ``DJ_PASS``, ``DJ_BACKEND``
     A database server. ``DJ_BACKEND`` is ``mysql`` (MySQL 8, MariaDB) or ``postgresql``.
-    With no ``DJ_HOST``, an embedded PostgreSQL (PyPI ``pgserver``) is started under
+    With no ``DJ_HOST`` (and no ``database.host`` in datajoint.json), an embedded PostgreSQL (PyPI ``pgserver``) is started under
     ``$PIPELINE_HOME/postgres`` and reused by every other process that asks for it.
 ``DJ_STORES``
     JSON object of DataJoint stores. It must define the store named ``artifacts``; without
@@ -13,7 +16,9 @@ Environment variables (all optional):
     ``true`` or ``false``. Default: no TLS for a server on this machine (127.0.0.1,
     localhost, a socket), DataJoint's "prefer TLS" for any other.
 ``PIPELINE_HOME``
-    Where the embedded server and local store live (default ``./.pipeline``).
+    Where the embedded server and local store live (default: ``.pipeline`` in the checkout
+    this code runs from, whatever the current directory; for a non-editable install
+    ``~/.local/share/cotrain-pipeline``).
 ``PIPELINE_PREFIX``
     Prefix of every schema name (default ``cotrain_``), so several pipelines or test runs
     can share one server.
@@ -54,8 +59,45 @@ class ConfigurationError(RuntimeError):
     """The environment describes a database or store that cannot be used."""
 
 
+#: the checkout this package runs from (an editable install, or PYTHONPATH)
+_CHECKOUT = Path(__file__).resolve().parents[1]
+
+
 def pipeline_home() -> Path:
-    return Path(os.environ.get("PIPELINE_HOME", ".pipeline")).resolve()
+    """``$PIPELINE_HOME``; else ``.pipeline`` in the checkout this code runs from; else, for a
+    non-editable install, ``$XDG_DATA_HOME/cotrain-pipeline`` (``~/.local/share/...``).
+    Never the current directory: a command run from another folder sees the same database."""
+    if os.environ.get("PIPELINE_HOME"):
+        return Path(os.environ["PIPELINE_HOME"]).expanduser().resolve()
+    if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "schemas").is_dir():
+        return _CHECKOUT / ".pipeline"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "cotrain-pipeline"
+
+
+def project_settings() -> dict:
+    """The ``datajoint.json`` DataJoint loaded at import (found from the current directory
+    upwards), as a dict; empty if there is none. Its ``.secrets/`` were merged by DataJoint."""
+    path = getattr(dj.config, "_config_path", None)
+    if not path:
+        return {}
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigurationError(f"{path}: not a readable JSON settings file ({err})") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _file_setting(group: str, name: str):
+    data = project_settings()
+    nested = data.get(group)
+    if isinstance(nested, dict) and name in nested:
+        return nested[name]
+    return data.get(f"{group}.{name}")
+
+
+def database_host() -> str | None:
+    """``DJ_HOST``, else ``database.host`` of datajoint.json, else None (the embedded default)."""
+    return os.environ.get("DJ_HOST") or _file_setting("database", "host") or None
 
 
 def prefix() -> str:
@@ -72,15 +114,24 @@ def schema_name(stage: str) -> str:
 
 
 def is_embedded() -> bool:
-    return not os.environ.get("DJ_HOST")
+    return not database_host()
 
 
 def describe() -> str:
     """One line saying which database this process talks to (for logs and reports)."""
     if is_embedded():
         return f"embedded PostgreSQL under {pipeline_home() / 'postgres'}"
-    backend = os.environ.get("DJ_BACKEND", "mysql")
-    return f"{backend} at {os.environ['DJ_HOST']}:{os.environ.get('DJ_PORT', 'default port')}"
+    backend = os.environ.get("DJ_BACKEND") or _file_setting("database", "backend") or "mysql"
+    port = os.environ.get("DJ_PORT") or _file_setting("database", "port") or ("5432" if backend == "postgresql" else "3306")
+    return f"{backend} at {database_host()}:{port}"
+
+
+def describe_store() -> str:
+    """One line saying where the ``artifacts`` store is (for logs and reports)."""
+    spec = dj.config["stores"].get(STORE, {}) if _configured else _store_settings()[STORE]
+    if spec.get("protocol") == "s3":
+        return f"s3 bucket {spec.get('bucket')!r} at {spec.get('endpoint')}, under {spec.get('location', '')!r}"
+    return f"{spec.get('protocol', 'file')} store at {spec.get('location')}"
 
 
 def _start_embedded_postgres() -> dict:
@@ -263,6 +314,10 @@ def _store_settings() -> dict:
                 f"it defines {sorted(stores) if isinstance(stores, dict) else type(stores).__name__}"
             )
         return stores
+    from_file = project_settings().get("stores")
+    if isinstance(from_file, dict) and STORE in from_file:
+        # datajoint.json's stores, with the secrets DataJoint merged in from .secrets/
+        return {name: dict(spec) for name, spec in dj.config["stores"].items() if name != "default" and isinstance(spec, dict)}
     location = pipeline_home() / "store"
     location.mkdir(parents=True, exist_ok=True)
     location.chmod(0o700)  # the local store is this user's alone
@@ -277,22 +332,28 @@ def configure() -> None:
     if is_embedded():
         settings = _start_embedded_postgres()
     else:
-        backend = os.environ.get("DJ_BACKEND", "mysql")
+        # the environment first, then datajoint.json and .secrets/ (merged by DataJoint), then defaults
+        backend = os.environ.get("DJ_BACKEND") or _file_setting("database", "backend") or "mysql"
         if backend not in ("mysql", "postgresql"):
             raise ConfigurationError(f"DJ_BACKEND={backend!r}: expected 'mysql' or 'postgresql'")
-        port = os.environ.get("DJ_PORT")
+        port = os.environ.get("DJ_PORT") or _file_setting("database", "port")
         try:
             port = int(port) if port else (5432 if backend == "postgresql" else 3306)
         except ValueError as err:
-            raise ConfigurationError(f"DJ_PORT={os.environ['DJ_PORT']!r} is not a port number") from err
+            raise ConfigurationError(f"DJ_PORT={port!r} is not a port number") from err
+        password = os.environ.get("DJ_PASS")
+        if password is None:
+            stored = dj.config["database.password"]
+            password = stored.get_secret_value() if hasattr(stored, "get_secret_value") else (stored or "")
         settings = {
-            "host": os.environ["DJ_HOST"],
+            "host": database_host(),
             "port": port,
-            "user": os.environ.get("DJ_USER", "root" if backend == "mysql" else "postgres"),
-            "password": os.environ.get("DJ_PASS", ""),
+            "user": os.environ.get("DJ_USER") or dj.config["database.user"] or ("root" if backend == "mysql" else "postgres"),
+            "password": password,
             "backend": backend,
         }
-    tls = os.environ.get("DJ_USE_TLS", "").lower()
+    file_tls = _file_setting("database", "use_tls")
+    tls = os.environ.get("DJ_USE_TLS", "" if file_tls is None else str(file_tls)).lower()
     if tls in ("true", "1", "yes"):
         settings["use_tls"] = True
     elif tls in ("false", "0", "no") or settings["host"] in ("127.0.0.1", "localhost", "::1") or settings["host"].startswith("/"):
