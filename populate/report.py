@@ -8,9 +8,12 @@ Every number plotted is read back through the DataJoint API, never from training
   fitted plane at the mean clean accuracy (``RobustnessRegression`` and its parts);
 * fig5_reconstructions.png: reconstructions of a noisy test image under each norm constraint,
   one row per family (``Reconstruction.Image``);
+* fig6_saliency_mask.png: one saliency image, its density and its salient mask (``SaliencyMap.Image``);
 * fig7_saliency.png: normalised norm ratios of the MTL-Monkey reconstructions against the
   Oracle's, the Baseline's and their own spectral controls (``SaliencyNormRatio.Image``);
 * a table of neural performance (``NeuralModel * NeuralEvaluation``).
+
+Each figure's numbers are also written beside its PNG as ``<figure>.csv`` (quantity, value).
 
 ``index.html`` lists them with captions that say which experiment (profile) and which
 recordings (virtual or real monkey) they come from. A figure without data is skipped with
@@ -127,6 +130,30 @@ def _describe(recordings: list[dict]) -> str:
 def _save(fig, path: Path) -> str:
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
+    return str(path)
+
+
+def _flatten(values, prefix: str = ""):
+    """(quantity, value) pairs of a figure's nested numbers: ``family/b_neural``, ``family/neural[3]``."""
+    if isinstance(values, dict):
+        for key, value in values.items():
+            yield from _flatten(value, f"{prefix}/{key}" if prefix else str(key))
+    elif isinstance(values, (list, tuple)):
+        for i, value in enumerate(values):
+            yield from _flatten(value, f"{prefix}[{i}]")
+    else:
+        yield prefix, values
+
+
+def write_numbers_csv(values, path: Path) -> str:
+    """The numbers a figure plots, one per row (quantity, value), beside its PNG."""
+    import csv
+
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["quantity", "value"])
+        for quantity, value in _flatten(values):
+            writer.writerow([quantity, "" if value is None else value])
     return str(path)
 
 
@@ -303,6 +330,32 @@ def _fig7(ctx, path):
     return _save(fig, path), values
 
 
+def _fig6(ctx, path):
+    """One natural target: its saliency density, the salient mask and the masked image (64 px)."""
+    from pipeline import saliency as sal
+    from schemas.saliency import SaliencyImageSet, SaliencyMap
+
+    rows = SaliencyMap.Image().to_dicts(order_by=("saliency_set", "saliency_model", "image_id"), limit=1)
+    if not rows:
+        raise NoData("no SaliencyMap.Image rows")
+    row = rows[0]
+    key = {k: row[k] for k in ("saliency_set", "image_id")}
+    image = sal.resize(np.asarray((SaliencyImageSet.Image & key).fetch1("image"), dtype=np.float32))
+    density, mask = np.asarray(row["density_64"]), np.asarray(row["mask_64"], dtype=bool)
+    fig, axes = plt.subplots(1, 3, figsize=(7, 2.6))
+    panels = [(image, "image (64 px)", "gray"), (density, f"saliency ({row['saliency_model']})", "magma"),
+              (np.where(mask, image, 0.0), f"masked: top pixels to density {SaliencyMap.LEVEL:g}", "gray")]
+    for ax, (picture, title, cmap) in zip(axes, panels):
+        ax.imshow(picture, cmap=cmap)
+        ax.set_title(title, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    values = {"saliency_set": row["saliency_set"], "image_id": row["image_id"], "saliency_model": row["saliency_model"],
+              "salient_fraction": float(row["salient_fraction"]), "level": float(SaliencyMap.LEVEL),
+              "density_on_mask": float(density[mask].sum())}
+    return _save(fig, path), values
+
+
 def _neural_table() -> list[dict]:
     from schemas.mtl import MTLModel
     from schemas.neural import NeuralEvaluation, NeuralModel
@@ -335,6 +388,8 @@ FIGURES = [
      "the line is the fit robustness ~ intercept + clean accuracy + neural at the mean clean accuracy. Source: RobustnessRegression."),
     ("fig5_reconstructions", _fig5, "Figure 5: conv3_1 reconstructions of the first noisy test image (Gaussian noise, severity 2) "
      "under each L2 norm constraint, one row per family (lowest seed). Source: Reconstruction.Image."),
+    ("fig6_saliency_mask", _fig6, "Figure 6: one saliency image, its saliency density and the salient mask (the top pixels "
+     "up to cumulative density 0.7) applied to it, at the models' 64 px. Source: SaliencyMap.Image."),
     ("fig7_saliency", _fig7, "Figure 7: normalised norm ratio on the salient pixels of MTL-Monkey reconstructions (y) against "
      "the Oracle's (blue), the Baseline's (black) and MTL-Monkey's own spectral controls (red), one panel per norm. "
      "Source: SaliencyNormRatio.Image."),
@@ -374,10 +429,11 @@ def write_report(outdir, experiment: str | None = None, source: str = "tin-tc") 
             skipped[name] = str(why)
             sections.append(f"<h2>{name}</h2><p><em>Skipped: {html.escape(str(why))}.</em></p>")
             continue
-        figures[name] = {"path": file, "values": values}
+        numbers = write_numbers_csv(values, outdir / f"{name}.csv")
+        figures[name] = {"path": file, "values": values, "csv": numbers}
         extra = f" Saliency model: {ctx['saliency_model']}." if name == "fig7_saliency" else ""
         sections.append(f'<h2>{name}</h2><img src="{name}.png" alt="{name}"><p>{html.escape(caption + extra)}<br>'
-                        f"Data: {html.escape(provenance)}.</p>")
+                        f'Data: {html.escape(provenance)}. Numbers: <a href="{name}.csv">{name}.csv</a>.</p>')
     neural = _neural_table()
     header = ("model", "seed", "neural dataset", "recordings", "units", "test corr", "FEVe", "units with FEV >= 0.15",
               "FEVe of those", "ceiling", "fraction of ceiling")

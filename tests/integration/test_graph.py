@@ -263,7 +263,7 @@ def test_deepgaze_without_weights_fails_and_says_why(tiny_graph):
 
 
 def test_report_figures_exist_and_match_the_database(tiny_graph, tmp_path):
-    from populate.report import write_report
+    from populate.report import _flatten, write_report
     from schemas.evaluation import ClassifierModel
     from schemas.neural import NeuralEvaluation, NeuralModel
     from schemas.reconstruction import Reconstruction, SaliencyNormRatio
@@ -272,12 +272,26 @@ def test_report_figures_exist_and_match_the_database(tiny_graph, tmp_path):
     report = write_report(tmp_path / "report", experiment="tiny")
     index = tmp_path / "report" / "index.html"
     assert report["index"] == str(index) and index.stat().st_size > 0
-    names = ["fig3a_categories", "fig3b_overall", "fig3c_regression", "fig5_reconstructions", "fig7_saliency"]
+    names = ["fig3a_categories", "fig3b_overall", "fig3c_regression", "fig5_reconstructions", "fig6_saliency_mask",
+             "fig7_saliency"]
     assert sorted(report["figures"]) == sorted(names) and not report["skipped"]
     text = index.read_text()
+    import csv
+
     for name in names:
         path = tmp_path / "report" / f"{name}.png"
         assert report["figures"][name]["path"] == str(path) and path.stat().st_size > 1000 and f"{name}.png" in text
+        # the plotted numbers beside the figure, one per row
+        with open(tmp_path / "report" / f"{name}.csv") as f:
+            table = list(csv.DictReader(f))
+        assert f"{name}.csv" in text
+        assert [row["quantity"] for row in table] == [q for q, _ in _flatten(report["figures"][name]["values"])] != []
+    from schemas.saliency import SaliencyMap
+
+    mask = report["figures"]["fig6_saliency_mask"]["values"]
+    stored = (SaliencyMap.Image & {k: mask[k] for k in ("saliency_set", "image_id", "saliency_model")}).fetch1()
+    assert mask["salient_fraction"] == pytest.approx(stored["salient_fraction"])
+    assert mask["density_on_mask"] > mask["salient_fraction"]  # the salient pixels hold more than their share
     assert "virtual-tiny (virtual monkey)" in text and "experiment tiny" in text
     values = {name: report["figures"][name]["values"] for name in names}
     source = {"experiment": "tiny", "corruption_source": "tin-tc"}
@@ -332,7 +346,6 @@ def test_report_figures_exist_and_match_the_database(tiny_graph, tmp_path):
 
 
 def test_the_start_here_notebook_runs_headless(tiny_graph, tmp_path):
-    import os
     from pathlib import Path
 
     import nbformat
@@ -340,11 +353,11 @@ def test_the_start_here_notebook_runs_headless(tiny_graph, tmp_path):
 
     root = Path(__file__).resolve().parents[2]
     notebook = nbformat.read(root / "notebooks" / "start_here.ipynb", as_version=4)
-    os.environ["PIPELINE_EXPERIMENT"] = "tiny"  # the kernel inherits the test database's settings
-    try:
-        NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(root / "notebooks")}}).execute()
-    finally:
-        os.environ.pop("PIPELINE_EXPERIMENT", None)
+    # the notebook names its experiment in a cell, as a user would edit it; the kernel
+    # inherits the test database's settings from the environment
+    (first,) = [cell for cell in notebook.cells if "EXPERIMENT = 'demo'" in cell.source]
+    first.source = first.source.replace("EXPERIMENT = 'demo'", "EXPERIMENT = 'tiny'")
+    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(root / "notebooks")}}).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the figure
