@@ -153,9 +153,9 @@ def write_timing(timing: dict, summary: dict, total: float, name: str = "demo") 
     stages = summary.get("seconds", {})
     arithmetic = summary.get("arithmetic_s", {})
     print("\nWall time by stage (s; per table also the share in model passes and optimiser steps):")
-    for name, seconds in timing.items():
-        print(f"  {name:40} {seconds:7.1f}")
-        if name.startswith("worker"):
+    for step, seconds in timing.items():
+        print(f"  {step:40} {seconds:7.1f}")
+        if step.startswith("worker"):
             for table, s in sorted(stages.items(), key=lambda item: -item[1]):
                 share = f"  arithmetic {arithmetic[table] / s:4.0%}" if s and table in arithmetic else ""
                 print(f"    {table:38} {s:7.1f}  ({summary['done'].get(table, 0)} jobs){share}")
