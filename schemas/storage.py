@@ -189,6 +189,18 @@ def claim_store() -> dict:
     return write_marker()
 
 
+def _is_empty_folder(fs, full_path: str) -> bool:
+    """Whether ``full_path`` is a folder with no file anywhere below it."""
+    try:
+        if not fs.isdir(full_path):
+            return False
+        # SeaweedFS lists an empty folder as an entry of its own: only other entries are files
+        folder = full_path.rstrip("/")
+        return not [name for name in fs.find(full_path) if name.rstrip("/") != folder]
+    except FileNotFoundError:
+        return True
+
+
 def _age_seconds(fs, full_path: str) -> float:
     info = fs.info(full_path)
     stamp = info.get("mtime") or info.get("LastModified") or info.get("last_modified")
@@ -242,10 +254,14 @@ def collect_garbage(schemas, min_age_s: float = 3600, dry_run: bool = False) -> 
     if report["scan_errors"]:
         raise StoreScanError(f"store scan failed, nothing deleted: {report['scan_errors']}")
     fs, root = collector.backend.fs, collector.backend
-    candidates = [p for p in report["orphaned_schema_paths"] if _age_seconds(fs, root._full_path(p)) >= min_age_s]
+    # An object store with real folders (SeaweedFS's filer) keeps a folder after its last
+    # file is deleted, and lists it as a path; it holds no bytes and no row can reference
+    # it, so it is neither an orphan to report nor a file to delete.
+    orphaned = [p for p in report["orphaned_schema_paths"] if not _is_empty_folder(fs, root._full_path(p))]
+    candidates = [p for p in orphaned if _age_seconds(fs, root._full_path(p)) >= min_age_s]
     deleted = 0 if dry_run else sum(bool(collector.delete_schema_path(p)) for p in candidates)
     return {
-        "orphaned": len(report["orphaned_schema_paths"]),
+        "orphaned": len(orphaned),
         "old_enough": len(candidates),
         "deleted": deleted,
         "bytes_orphaned": report["schema_paths_orphaned_bytes"],

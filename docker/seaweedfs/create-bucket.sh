@@ -3,6 +3,8 @@
 # non-zero with the reason (compose's workers wait for this to succeed). A rerun finds the
 # bucket in place. It talks to the master and filer over SeaweedFS's own gRPC (weed shell),
 # inside the compose network: no S3 credentials needed, none on a command line.
+# SEAWEEDFS_MASTER / SEAWEEDFS_FILER are host:port, or host:port.grpcPort where gRPC does
+# not listen at port + 10000 (the tests' free ports).
 set -eu
 : "${STORE_BUCKET:?set STORE_BUCKET}"
 master="${SEAWEEDFS_MASTER:-seaweedfs:9333}"
@@ -10,7 +12,8 @@ filer="${SEAWEEDFS_FILER:-seaweedfs:8888}"
 weed="${WEED:-weed}"
 
 shell() {
-  printf '%s\n' "$1" | "$weed" shell -master="$master" -filer="$filer" 2>&1
+  # weed shell waits for ever on a master that does not answer: each call gets 20 s
+  printf '%s\n' "$1" | timeout 20 "$weed" shell -master="$master" -filer="$filer" 2>&1
 }
 
 has_bucket() {

@@ -23,9 +23,11 @@ cat > "$config" <<JSON
   "actions": ["Read:$STORE_BUCKET", "Write:$STORE_BUCKET", "List:$STORE_BUCKET", "Tagging:$STORE_BUCKET"]}]}
 JSON
 master="${MASTER_PORT:-9333}" volume="${VOLUME_PORT:-8080}" filer="${FILER_PORT:-8888}" s3="${S3_PORT:-8333}"
-# gRPC ports are named, not left at port + 10000, so that the tests' free ports stay free
+# gRPC ports are named, not left at port + 10000, so that the tests' free ports stay free;
+# the gateway's Iceberg and Lance catalogs are not used and stay off (their fixed ports too)
 exec "${WEED:-weed}" server -dir="$dir" -ip="$ip" -ip.bind="${SEAWEEDFS_BIND:-0.0.0.0}" \
   -master.port="$master" -master.port.grpc="${MASTER_GRPC_PORT:-19333}" -master.volumeSizeLimitMB=1024 \
   -volume.port="$volume" -volume.port.grpc="${VOLUME_GRPC_PORT:-18080}" -volume.max=0 \
   -filer -filer.port="$filer" -filer.port.grpc="${FILER_GRPC_PORT:-18888}" \
-  -s3 -s3.port="$s3" -s3.port.grpc="${S3_GRPC_PORT:-18333}" -s3.config="$config"
+  -s3 -s3.port="$s3" -s3.port.grpc="${S3_GRPC_PORT:-18333}" -s3.config="$config" \
+  -s3.port.iceberg=0 -s3.port.lance=0

@@ -57,8 +57,9 @@ class SeaweedFS:
             **os.environ, **{k: str(v) for k, v in self.ports.items()},
             "WEED": weed_binary(), "SEAWEEDFS_DIR": str(self.root / "data"), "SEAWEEDFS_IP": "127.0.0.1",
             "SEAWEEDFS_BIND": "127.0.0.1", "STORE_USER": access_key, "STORE_PASSWORD": secret_key,
-            "STORE_BUCKET": bucket, "SEAWEEDFS_MASTER": f"127.0.0.1:{self.ports['MASTER_PORT']}",
-            "SEAWEEDFS_FILER": f"127.0.0.1:{self.ports['FILER_PORT']}",
+            # weed shell takes host:port.grpcPort where gRPC is not at port + 10000
+            "STORE_BUCKET": bucket, "SEAWEEDFS_MASTER": f"127.0.0.1:{self.ports['MASTER_PORT']}.{self.ports['MASTER_GRPC_PORT']}",
+            "SEAWEEDFS_FILER": f"127.0.0.1:{self.ports['FILER_PORT']}.{self.ports['FILER_GRPC_PORT']}",
         }
         self.log = open(self.root / "seaweedfs.log", "w")
         self.process = subprocess.Popen(["sh", str(SCRIPTS / "start.sh")], env=self.env, stdout=self.log,
@@ -76,8 +77,12 @@ class SeaweedFS:
     def create_bucket(self, bucket: str | None = None, timeout: float = 120.0) -> str:
         """Run compose's bucket script; return its output (raise with it on failure)."""
         env = {**self.env, "STORE_BUCKET": bucket or self.bucket}
-        out = subprocess.run(["sh", str(SCRIPTS / "create-bucket.sh")], env=env, capture_output=True, text=True,
-                             timeout=timeout)
+        try:
+            out = subprocess.run(["sh", str(SCRIPTS / "create-bucket.sh")], env=env, capture_output=True, text=True,
+                                 timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"create-bucket.sh did not finish within {timeout:.0f} s; server log: "
+                               f"{(self.root / 'seaweedfs.log').read_text()[-3000:]}") from None
         if out.returncode != 0:
             raise RuntimeError(f"create-bucket.sh exited {out.returncode}: {out.stderr.strip()}; server log: "
                                f"{(self.root / 'seaweedfs.log').read_text()[-2000:]}")

@@ -117,7 +117,7 @@ def test_arrays_checkpoints_and_weights_live_in_the_bucket_and_a_stopped_worker_
     assert result["resumed_from_epoch"] >= saved and result["epochs"] == 12
     assert result["tensors"] > 0 and result["checkpoints"] == 0
     assert result["image_shape"][1:] == [64, 64] and result["image_dtype"] == "uint8"
-    assert result["orphaned"] == 0 and result["marker"] is True
+    assert result["orphaned"] == 0 and result["marker"] is True, (result, summary["gc"])
     assert not (tmp_path / "home" / "store").exists()  # nothing went to a local store
     after = _bucket_files(seaweedfs, s3_env["PIPELINE_PREFIX"])
     assert f".pipeline-owner-{s3_env['PIPELINE_PREFIX']}.json" in after
