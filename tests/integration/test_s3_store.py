@@ -76,12 +76,15 @@ def test_arrays_checkpoints_and_weights_live_in_the_bucket_and_a_stopped_worker_
         seaweedfs, s3_env, python, tmp_path):
     from .helpers import SLOW_DATA
 
+    # long enough that the job is still training when the slow poll below (a process per
+    # look) has seen its first checkpoint and the worker gets SIGTERM
+    EPOCHS = 40
     setup = f"""
         import json
         from populate import demo, profiles
         from tests.integration.helpers import register
         demo.ensure_image_set(profiles.profile("tiny")["image_set"])
-        register(seeds=[3], data={SLOW_DATA!r}, epochs=12, hidden=(128,))
+        register(seeds=[3], data={SLOW_DATA!r}, epochs={EPOCHS}, hidden=(128,))
         print(json.dumps({{"ok": True}}))
     """
     _python(s3_env, setup)
@@ -90,14 +93,15 @@ def test_arrays_checkpoints_and_weights_live_in_the_bucket_and_a_stopped_worker_
              what="a checkpoint in the bucket")
     worker.send_signal(signal.SIGTERM)
     stopped = finish(worker, timeout=120)
-    assert stopped["stopped"] is True and stopped["released"] == 1
+    assert stopped["stopped"] is True and stopped["released"] == 1, stopped
+    assert not stopped["done"].get("TrainedModel"), stopped  # stopped at a checkpoint, not finished
     saved = _python(s3_env, CHECKPOINT_EPOCH)["epoch"]
     assert saved >= 1
     in_bucket = _bucket_files(seaweedfs, s3_env["PIPELINE_PREFIX"])
     assert any("checkpoint" in path for path in in_bucket), in_bucket
 
     summary = finish(start_worker(python, s3_env, "--gc-min-age", "0"), timeout=600)
-    assert summary["done"]["TrainedModel"] == 1 and "refused" not in summary["gc"]
+    assert summary["done"].get("TrainedModel") == 1 and "refused" not in summary["gc"], (stopped, summary)
     check = """
         import json
         import numpy as np
@@ -114,7 +118,7 @@ def test_arrays_checkpoints_and_weights_live_in_the_bucket_and_a_stopped_worker_
                           "marker": storage.read_marker()["database_id"] == storage.database_id()}))
     """
     result = _python(s3_env, check)
-    assert result["resumed_from_epoch"] >= saved and result["epochs"] == 12
+    assert result["resumed_from_epoch"] >= saved and result["epochs"] == EPOCHS
     assert result["tensors"] > 0 and result["checkpoints"] == 0
     assert result["image_shape"][1:] == [64, 64] and result["image_dtype"] == "uint8"
     assert result["orphaned"] == 0 and result["marker"] is True, (result, summary["gc"])
