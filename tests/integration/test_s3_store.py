@@ -118,7 +118,7 @@ def test_arrays_checkpoints_and_weights_live_in_the_bucket_and_a_stopped_worker_
                           "marker": storage.read_marker()["database_id"] == storage.database_id()}))
     """
     result = _python(s3_env, check)
-    assert result["resumed_from_epoch"] >= saved and result["epochs"] == EPOCHS
+    assert result["resumed_from_epoch"] >= saved and saved < result["epochs"] <= EPOCHS  # the plateau rule may end it early
     assert result["tensors"] > 0 and result["checkpoints"] == 0
     assert result["image_shape"][1:] == [64, 64] and result["image_dtype"] == "uint8"
     assert result["orphaned"] == 0 and result["marker"] is True, (result, summary["gc"])
