@@ -15,24 +15,20 @@ Run ``make demo`` first, alone on the machine; then ``.venv/bin/python bench/ari
 
 from __future__ import annotations
 
-import json
 import sys
 
-from demo_wall import timing_file
+from demo_wall import read_record, timing_file
 
 GOAL = 0.8
 
 
 def main() -> dict:
-    path = timing_file()
-    if not path.exists():
-        message = f"no demo timing at {path}: run `make demo` first"
-        print(message, file=sys.stderr)
-        return {"skipped": message}
-    record = json.loads(path.read_text())
+    record = read_record()
+    if "skipped" in record:
+        return record
     arithmetic = record.get("arithmetic_s")
     if not arithmetic:
-        message = f"{path} has no arithmetic_s (written by an older demo): run `make demo` again"
+        message = f"{timing_file()} has no arithmetic_s (written by an older demo): run `make demo` again"
         print(message, file=sys.stderr)
         return {"skipped": message}
     seconds = record["tables_s"]

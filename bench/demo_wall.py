@@ -24,13 +24,20 @@ def timing_file() -> Path:
     return home / "demo-timing.json"
 
 
-def main() -> dict:
+def read_record() -> dict:
+    """The last demo's timing record, or ``{"skipped": why}`` (printed) when there is none."""
     path = timing_file()
     if not path.exists():
         message = f"no demo timing at {path}: run `make demo` first"
         print(message, file=sys.stderr)
         return {"skipped": message}
-    record = json.loads(path.read_text())
+    return json.loads(path.read_text())
+
+
+def main() -> dict:
+    record = read_record()
+    if "skipped" in record:
+        return record
     total = record["total_s"]
     rows = [{"stage": name, "seconds": s, "share": round(s / total, 3)} for name, s in record["steps_s"].items()]
     tables = [{"table": name, "seconds": s, "jobs": record["jobs"].get(name, 0), "share": round(s / total, 3)}

@@ -49,6 +49,15 @@ def finish(process, timeout=300) -> dict:
     raise AssertionError(f"no summary from the worker:\n{out[-2000:]}\n{err[-4000:]}")
 
 
+def one_error_line(out: subprocess.CompletedProcess) -> str:
+    """The one ``error:`` line of a CLI run refused for the user's input: exit 2, no traceback."""
+    assert out.returncode == 2, (out.returncode, out.stdout[-2000:], out.stderr[-4000:])
+    assert "Traceback" not in out.stderr, out.stderr[-4000:]
+    lines = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, out.stderr[-4000:]
+    return lines[0]
+
+
 def wait_for(predicate, timeout=120, interval=0.05, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
