@@ -68,6 +68,16 @@ def _claim_store(args) -> int:
     return 0
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
 def _worker(args) -> int:
     from . import worker
 
@@ -116,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gc-min-age", type=float, default=3600.0,
                    help="unreferenced store files older than this many seconds are deleted at exit (default 3600)")
     p.add_argument("--single", action="store_true", help="one process, even when several GPUs are visible")
+    p.add_argument("--processes", type=_at_least_one, default=1,
+                   help="without a GPU: this many worker processes, the cores split between them (default 1)")
+    p.add_argument("--no-gc", action="store_true", help="leave garbage collection of the store to someone else")
+    p.add_argument("--measure-arithmetic", action="store_true",
+                   help="time model passes and optimiser steps per table (in the summary's arithmetic_s)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_worker)
 

@@ -356,6 +356,38 @@ def _fig6(ctx, path):
     return _save(fig, path), values
 
 
+#: the robustness table's columns, in order (``write_robustness_csv`` writes the same)
+ROBUSTNESS_COLUMNS = ("family", "n_models", "score", "score_low", "score_high", "score_std", "clean_accuracy",
+                      "mean_corruption_accuracy", "mce", "b_neural", "p_neural")
+
+
+def _robustness_table(key: dict) -> list[dict]:
+    """Every family's Robustness row on the experiment's images and corruption source, with
+    the neural term of its regression where it has one (the ratio sweeps)."""
+    from schemas.robustness import Robustness, RobustnessRegression
+
+    rows = []
+    for r in (Robustness & key).to_dicts(order_by="family"):
+        restriction = {k: r[k] for k in Robustness.primary_key}
+        terms = (RobustnessRegression.Term & restriction & {"term": "neural"}).to_dicts()
+        term = terms[0] if terms else {}
+        rows.append({**{c: r.get(c) for c in ROBUSTNESS_COLUMNS[:9]},
+                     "b_neural": term.get("coefficient"), "p_neural": term.get("p")})
+    order = {f: i for i, f in enumerate(_ordered([r["family"] for r in rows]))}
+    return sorted(rows, key=lambda r: order.get(r["family"], len(order)))
+
+
+def write_robustness_csv(rows: list[dict], path: Path) -> str:
+    import csv
+
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(ROBUSTNESS_COLUMNS)
+        for r in rows:
+            writer.writerow(["" if r[c] is None else r[c] for c in ROBUSTNESS_COLUMNS])
+    return str(path)
+
+
 def _neural_table() -> list[dict]:
     from schemas.mtl import MTLModel
     from schemas.neural import NeuralEvaluation, NeuralModel
@@ -434,6 +466,20 @@ def write_report(outdir, experiment: str | None = None, source: str = "tin-tc") 
         extra = f" Saliency model: {ctx['saliency_model']}." if name == "fig7_saliency" else ""
         sections.append(f'<h2>{name}</h2><img src="{name}.png" alt="{name}"><p>{html.escape(caption + extra)}<br>'
                         f'Data: {html.escape(provenance)}. Numbers: <a href="{name}.csv">{name}.csv</a>.</p>')
+    robustness = _robustness_table(ctx["robustness_key"]) if experiment and image_dataset else []
+    robustness_html = "<p><em>Skipped: no Robustness rows.</em></p>"
+    if robustness:
+        csv_path = Path(write_robustness_csv(robustness, outdir / "robustness.csv"))
+        columns = ("family", "models", "score", "95% low", "95% high", "bootstrap sd", "clean", "corrupted", "mCE",
+                   "b_neural", "p (b_neural)")
+        robustness_html = (
+            "<table><tr>" + "".join(f"<th>{h}</th>" for h in columns) + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{_fmt(r[c])}</td>" for c in ROBUSTNESS_COLUMNS) + "</tr>" for r in robustness)
+            + f'</table><p>Numbers: <a href="{csv_path.name}">{csv_path.name}</a>.</p>')
+    sections.append("<h2>Robustness of every family</h2><p>Score against the Baseline family on "
+                    f"{html.escape(source)}, 95% bootstrap interval over images and seeds; for the ratio sweeps, the "
+                    "regression of the models' robustness on clean accuracy and neural FEVe (b_neural, its p).</p>"
+                    + robustness_html)
     neural = _neural_table()
     header = ("model", "seed", "neural dataset", "recordings", "units", "test corr", "FEVe", "units with FEV >= 0.15",
               "FEVe of those", "ceiling", "fraction of ceiling")
@@ -453,6 +499,6 @@ def write_report(outdir, experiment: str | None = None, source: str = "tin-tc") 
         + "<h2>Neural performance</h2><p>Every neural model on its dataset's test repeats (NeuralModel * NeuralEvaluation); "
         "the ceiling (correlation of the true rates with the responses) exists for virtual recordings only.</p>"
         + table + "</body></html>\n")
-    return {"index": str(index), "figures": figures, "skipped": skipped,
+    return {"index": str(index), "figures": figures, "skipped": skipped, "robustness": robustness,
             "data": {"experiment": experiment, "image_dataset": image_dataset, "corruption_source": source,
                      "recordings": recordings, "models": {f: m["classifier_id"] for f, m in models.items()}, "neural": neural}}

@@ -41,6 +41,24 @@ def auto_tables(modules=None) -> list[type]:
     return sorted(found.values(), key=lambda t: order.get(t.full_table_name, len(order)))
 
 
+def declare_jobs_tables(tables, attempts: int = 3) -> None:
+    """Declare the jobs table of each of ``tables`` that has none yet.
+
+    Workers that start together on a new PostgreSQL database race to declare the same jobs
+    table: DataJoint creates the table "if not exists" but its index without, so the loser
+    gets "relation ... already exists". By then the winner has declared it, and a second
+    look finds it declared."""
+    for table in tables:
+        for attempt in range(attempts):
+            try:
+                table.jobs
+                break
+            except Exception as err:
+                if "already exists" not in str(err) or attempt == attempts - 1:
+                    raise
+                log.info("%s: another worker declared its jobs table at the same moment; looking again", table.__name__)
+
+
 def has_process_privilege(grants: list[str]) -> bool:
     """Whether MySQL/MariaDB ``SHOW GRANTS`` lines give PROCESS (or ALL) on ``*.*``.
 

@@ -286,6 +286,16 @@ def test_report_figures_exist_and_match_the_database(tiny_graph, tmp_path):
             table = list(csv.DictReader(f))
         assert f"{name}.csv" in text
         assert [row["quantity"] for row in table] == [q for q, _ in _flatten(report["figures"][name]["values"])] != []
+    # the table of every family's robustness with its interval, as in the database, and its CSV
+    stored = {r["family"]: r for r in (Robustness & {"experiment": "tiny", "corruption_source": "tin-tc"}).to_dicts()}
+    assert sorted(r["family"] for r in report["robustness"]) == sorted(stored) != []
+    with open(tmp_path / "report" / "robustness.csv") as f:
+        written = {row["family"]: row for row in csv.DictReader(f)}
+    assert "robustness.csv" in text and sorted(written) == sorted(stored)
+    for family, row in stored.items():
+        assert float(written[family]["score"]) == pytest.approx(row["score"])
+        assert float(written[family]["score_low"]) == pytest.approx(row["score_low"])
+        assert float(written[family]["score_high"]) == pytest.approx(row["score_high"])
     from schemas.saliency import SaliencyMap
 
     mask = report["figures"]["fig6_saliency_mask"]["values"]

@@ -34,6 +34,32 @@ def test_two_workers_do_every_job_exactly_once(clean, python, worker_env):
     assert _store_orphans(clean) == 0
 
 
+def test_a_pool_of_cpu_workers_does_every_job_once_and_collects_garbage_after_all_end(clean, python, worker_env):
+    from schemas.training import TrainedModel
+
+    seeds = list(range(1, 9))
+    register(seeds=seeds, epochs=2)
+    summary = finish(start_worker(python, worker_env, "--processes", "2", "--gc-min-age", "0", "--measure-arithmetic"))
+    assert summary["processes"] == 2 and len(set(summary["pids"])) == 2
+    assert summary["done"]["TrainedModel"] == len(seeds) and not summary["errors"].get("TrainedModel"), summary
+    assert summary["arithmetic_s"]["TrainedModel"] > 0
+    assert sorted(TrainedModel().to_arrays("seed").tolist()) == seeds
+    assert "refused" not in summary["gc"]  # the parent collected once both children had ended
+    assert _store_orphans(clean) == 0
+
+
+def test_a_pool_size_below_one_is_refused_in_one_line(python, worker_env):
+    import subprocess
+
+    from .helpers import REPO
+
+    out = subprocess.run([python, "-m", "populate", "worker", "--processes", "0"], cwd=REPO, env=worker_env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    errors = [line for line in out.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "--processes" in errors[0] and "at least 1" in errors[0], out.stderr
+
+
 def _checkpoint_epoch():
     from schemas.training import TrainingCheckpoint
 
