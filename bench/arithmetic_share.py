@@ -36,7 +36,7 @@ def figure(result: dict, path: Path = FIGURE) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in result["tables"] if r["seconds"] >= 0.5][::-1]  # largest at the top
+    rows = [r for r in result["tables"] if r["seconds"] >= 0.5][::-1] or result["tables"][:1]  # largest at the top
     fig, ax = plt.subplots(figsize=(7.5, 0.38 * len(rows) + 1.4))
     names = [r["table"] for r in rows]
     arithmetic = [r["arithmetic_s"] for r in rows]
@@ -47,7 +47,7 @@ def figure(result: dict, path: Path = FIGURE) -> Path:
         share = f"{r['share']:.0%}" if r["share"] is not None else "-"
         ax.text(r["seconds"], i, f"  {r['seconds']:.0f} s, {share}", va="center", fontsize=8)
     ax.set_xlabel("worker-seconds (summed over the demo's worker processes)")
-    ax.set_xlim(0, max(r["seconds"] for r in rows) * 1.3)
+    ax.set_xlim(0, max([r["seconds"] for r in rows] + [1.0]) * 1.3)
     ax.set_title(f"Demo of {result['measured']}: {result['share']:.1%} of {result['worker_s']:.0f} worker-s in arithmetic",
                  fontsize=10)
     ax.legend(loc="lower right", fontsize=8, frameon=False)

@@ -108,7 +108,11 @@ def demo_processes(cpus: int | None = None) -> int:
         if not wanted.isdigit() or int(wanted) < 1:
             raise ValueError(f"PIPELINE_DEMO_PROCESSES={wanted!r}: expected a whole number of at least 1")
         return int(wanted)
-    return max(1, min(MAX_DEMO_PROCESSES, cpus or os.cpu_count() or 1))
+    from .worker import usable_cpus, visible_gpus
+
+    if visible_gpus():  # one process on the GPU, as the worker runs there
+        return 1
+    return max(1, min(MAX_DEMO_PROCESSES, cpus or usable_cpus()))
 
 
 def main(args) -> int:
@@ -142,8 +146,9 @@ def main(args) -> int:
     processes = demo_processes()
     print(f"worker: {processes} process(es), {threads_per_process(processes)} torch thread(s) each")
     summary = timed("worker (all tables)", run_cpu_pool, ["--measure-arithmetic", "--poll", "2"], processes)
-    summary["gc"] = collect_store_garbage(schemas.load_all(), 0 if own_store else 3600.0)
-    print(f"worker: {json.dumps(summary, default=str)}")
+    if not summary["stopped"]:
+        summary["gc"] = collect_store_garbage(schemas.load_all(), 0 if own_store else 3600.0)
+    print(f"worker: {json.dumps({k: v for k, v in summary.items() if k != 'children'}, default=str)}")
     for row in jobs.status():
         print(f"  {row['table']:32} done {row['done']:>4}  pending {row['pending']:>4}  errors {row['errors']:>3}")
     print_neural_results(dataset)

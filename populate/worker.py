@@ -62,9 +62,17 @@ def run_fleet(argv: list[str]) -> int:
     return max(codes, default=0)
 
 
+def usable_cpus() -> int:
+    """Cores this process may run on (its affinity, which container limits set), not the machine's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # no affinity on this platform
+        return os.cpu_count() or 1
+
+
 def threads_per_process(processes: int, cpus: int | None = None) -> int:
     """The torch threads each of ``processes`` CPU workers gets: the cores split evenly, at least one."""
-    cpus = cpus or os.cpu_count() or 1
+    cpus = cpus or usable_cpus()
     return max(1, cpus // max(1, processes))
 
 
@@ -92,47 +100,67 @@ def run_cpu_pool(argv: list[str], processes: int, cpus: int | None = None) -> di
     ``argv``), each with its share of the cores as torch threads; return their merged summary.
 
     Their output is shown line by line with the worker's number in front; SIGTERM and
-    SIGINT are passed on, so each child stops at its next checkpoint and gives its job back.
+    SIGINT are passed on, so each child stops at its next checkpoint and gives its job back
+    (a child stopped before it could install its own handler counts as stopped, not failed).
     A child that fails makes the pool raise once every child has ended. No child collects
     the store's garbage; the caller does, once they have all ended (``collect_store_garbage``).
     """
     threads = threads_per_process(processes, cpus)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
-    # no child collects garbage: one that ends first would see the others' uploads in flight
-    children = [subprocess.Popen([sys.executable, "-m", "populate", "worker", "--single", *argv, "--no-gc"], env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-                for _ in range(processes)]
-    log.info("started %d CPU workers with %d thread(s) each", processes, threads)
+    children: list[subprocess.Popen] = []
     summaries: list[dict | None] = [None] * processes
-
-    def relay(number: int, child: subprocess.Popen) -> None:
-        for line in child.stdout:
-            if line.startswith('{"worker_summary"'):
-                summaries[number] = json.loads(line)["worker_summary"]
-            else:
-                print(f"[worker {number + 1}] {line}", end="", flush=True)
-
-    readers = [threading.Thread(target=relay, args=(i, c), daemon=True) for i, c in enumerate(children)]
-    for reader in readers:
-        reader.start()
+    stop_forwarded = threading.Event()
 
     def forward(signum, frame):
+        stop_forwarded.set()
         for child in children:
             if child.poll() is None:
                 child.send_signal(signum)
 
+    def relay(number: int, child: subprocess.Popen) -> None:
+        # every line is read, whatever it holds: a reader that gave up would leave the
+        # child blocked on a full pipe
+        for line in child.stdout:
+            try:
+                if line.startswith('{"worker_summary"'):
+                    summaries[number] = json.loads(line)["worker_summary"]
+                else:
+                    print(f"[worker {number + 1}] {line}", end="", flush=True)
+            except (ValueError, KeyError, OSError) as err:
+                log.warning("worker %d: unreadable output line (%s)", number + 1, err)
+
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    readers = []
     try:
+        for number in range(processes):
+            # no child collects garbage: one that ends first would see the others' uploads in flight
+            child = subprocess.Popen([sys.executable, "-m", "populate", "worker", "--single", *argv, "--no-gc"], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                                     bufsize=1)
+            children.append(child)
+            readers.append(threading.Thread(target=relay, args=(number, child), daemon=True))
+            readers[-1].start()
+        log.info("started %d CPU workers with %d thread(s) each", processes, threads)
         codes = [child.wait() for child in children]
         for reader in readers:
-            reader.join()
+            # a process the child started (an image-corruption pool) may hold the pipe open
+            reader.join(timeout=30)
     finally:
+        for child in children:
+            if child.poll() is None:  # only when the pool itself failed: leave no worker behind
+                child.terminate()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    failed = [(i + 1, code) for i, code in enumerate(codes) if code != 0 or summaries[i] is None]
+    stopped = stop_forwarded.is_set()
+    failed = [(i + 1, code) for i, code in enumerate(codes)
+              if (code != 0 or summaries[i] is None) and not (stopped and summaries[i] is None)]
     if failed:
         raise RuntimeError(f"CPU worker(s) {', '.join(f'{n} (exit code {c})' for n, c in failed)} failed; their output is above")
-    return merge_summaries(summaries)
+    finished = [s if s is not None else {"stopped": True} for s in summaries]
+    merged = merge_summaries(finished)
+    merged["stopped"] = merged["stopped"] or stopped
+    merged["children"] = finished
+    return merged
 
 
 def collect_store_garbage(modules, min_age_s: float) -> dict:
@@ -285,11 +313,14 @@ def main(args) -> int:
     from pipeline.device import check_gpu_usable
 
     check_gpu_usable()  # a visible GPU that torch cannot use stops the worker here, in one line
-    passthrough = [a for a in sys.argv[sys.argv.index("worker") + 1 :]]
+    def passthrough() -> list[str]:
+        """This command's worker options, for its children."""
+        return sys.argv[sys.argv.index("worker") + 1 :] if "worker" in sys.argv else []
+
     if not args.single and len(visible_gpus()) > 1:
-        return run_fleet(passthrough)
+        return run_fleet(passthrough())
     if not args.single and args.processes > 1 and not visible_gpus():
-        summary = run_cpu_pool(passthrough, args.processes)
+        summary = run_cpu_pool(passthrough(), args.processes)
         if not args.no_gc and not summary["stopped"]:
             import schemas
             from schemas import connection

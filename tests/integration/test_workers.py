@@ -44,7 +44,11 @@ def test_a_pool_of_cpu_workers_does_every_job_once_and_collects_garbage_after_al
     assert summary["done"]["TrainedModel"] == len(seeds) and not summary["errors"].get("TrainedModel"), summary
     assert summary["arithmetic_s"]["TrainedModel"] > 0
     assert sorted(TrainedModel().to_arrays("seed").tolist()) == seeds
-    assert "refused" not in summary["gc"]  # the parent collected once both children had ended
+    # no child collected garbage (one that ended first could delete the other's uploads in
+    # flight); the parent collected once both had ended
+    assert len(summary["children"]) == 2 and all("gc" not in child for child in summary["children"])
+    assert sum(child["done"].get("TrainedModel", 0) for child in summary["children"]) == len(seeds)
+    assert "refused" not in summary["gc"]
     assert _store_orphans(clean) == 0
 
 
