@@ -42,6 +42,20 @@ def visible_gpus() -> list[str]:
         return []
 
 
+def _forwarder(children: list, forwarded: threading.Event | None = None):
+    """A signal handler that passes SIGTERM/SIGINT on to the children still running (and
+    sets ``forwarded``); ``children`` may still grow after it is installed."""
+
+    def forward(signum, frame):
+        if forwarded is not None:
+            forwarded.set()
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    return forward
+
+
 def run_fleet(argv: list[str]) -> int:
     """Start one child worker per GPU, forward SIGTERM/SIGINT to them, wait for all."""
     gpus = visible_gpus()
@@ -51,11 +65,7 @@ def run_fleet(argv: list[str]) -> int:
         children.append(subprocess.Popen([sys.executable, "-m", "populate", "worker", "--single", *argv], env=env))
     log.info("started %d workers, one per GPU %s", len(children), gpus)
 
-    def forward(signum, frame):
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signum)
-
+    forward = _forwarder(children)
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     codes = [child.wait() for child in children]
@@ -110,12 +120,7 @@ def run_cpu_pool(argv: list[str], processes: int, cpus: int | None = None) -> di
     children: list[subprocess.Popen] = []
     summaries: list[dict | None] = [None] * processes
     stop_forwarded = threading.Event()
-
-    def forward(signum, frame):
-        stop_forwarded.set()
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signum)
+    forward = _forwarder(children, stop_forwarded)
 
     def relay(number: int, child: subprocess.Popen) -> None:
         # every line is read, whatever it holds: a reader that gave up would leave the

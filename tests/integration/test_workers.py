@@ -42,7 +42,10 @@ def test_a_pool_of_cpu_workers_does_every_job_once_and_collects_garbage_after_al
     summary = finish(start_worker(python, worker_env, "--processes", "2", "--gc-min-age", "0", "--measure-arithmetic"))
     assert summary["processes"] == 2 and len(set(summary["pids"])) == 2
     assert summary["done"]["TrainedModel"] == len(seeds) and not summary["errors"].get("TrainedModel"), summary
-    assert summary["arithmetic_s"]["TrainedModel"] > 0
+    # --measure-arithmetic reached the children (the seconds themselves are a timing, not asserted:
+    # 2-epoch MLP jobs round to 0.0)
+    assert all("TrainedModel" in child["arithmetic_s"] for child in summary["children"] if child["done"].get("TrainedModel"))
+    assert "TrainedModel" in summary["arithmetic_s"]
     assert sorted(TrainedModel().to_arrays("seed").tolist()) == seeds
     # no child collected garbage (one that ended first could delete the other's uploads in
     # flight); the parent collected once both had ended
