@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import time
 
 import torch
 from torch import nn
@@ -25,7 +24,7 @@ from ..device import choose_device
 from ..images.augment import augment as augment_batch
 from ..images.augment import standardise
 from .checkpoint import Checkpointer
-from .loop import ResumableLoop, epoch_generator, stop_reason
+from .loop import fit
 
 
 @dataclasses.dataclass
@@ -92,29 +91,6 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return groups
 
 
-class _Plateau:
-    """ReduceLROnPlateau bookkeeping that also counts the reductions."""
-
-    def __init__(self, optimizer, factor: float, patience: int, tolerance: float):
-        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="max", factor=factor, patience=patience, threshold=tolerance, threshold_mode="abs"
-        )
-        self.optimizer, self.decays = optimizer, 0
-
-    def step(self, score: float) -> None:
-        before = self.optimizer.param_groups[0]["lr"]
-        self.scheduler.step(score)
-        if self.optimizer.param_groups[0]["lr"] < before:
-            self.decays += 1
-
-    def state_dict(self) -> dict:
-        return {"scheduler": self.scheduler.state_dict(), "decays": self.decays}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.decays = int(state["decays"])
-
-
 def _fit(
     model: nn.Module,
     dataloaders: dict,
@@ -138,7 +114,8 @@ def _fit(
     evaluate=None,
     selection=None,
 ) -> TrainingResult:
-    """The loop shared by the trainers.
+    """The classification trainers' step and metric, trained by the one engine
+    (:func:`pipeline.training.loop.fit`).
 
     ``step_loss(model, idx, x, y, inputs, generator)`` returns the loss of one optimizer
     step, or an iterable of losses (several batches) whose gradients accumulate into that
@@ -158,25 +135,8 @@ def _fit(
     x_train, y_train = (t.to(device) for t in dataloaders["train"])
     x_val, y_val = dataloaders["validation"]
     optimizer = torch.optim.SGD(_param_groups(model, weight_decay), lr=lr, momentum=momentum)
-    plateau = _Plateau(optimizer, lr_decay_factor, patience, tolerance)
 
-    loop = ResumableLoop(checkpoint, max_epochs, desc=desc)
-    history, best_score, best_state = [], -1.0, None
-    if loop.resumed is not None:
-        model.load_state_dict(loop.resumed["model"])
-        optimizer.load_state_dict(loop.resumed["optimizer"])
-        plateau.load_state_dict(loop.resumed["plateau"])
-        history, best_score, best_state = list(loop.resumed["history"]), float(loop.resumed["best_score"]), loop.resumed["best_state"]
-        loop.restore_rng()
-
-    t0 = time.monotonic()
-    for epoch in loop:
-        model.train()
-        for module in frozen:
-            module.eval()  # frozen batch norm keeps its running statistics
-        generator = epoch_generator(seed, epoch)
-        if on_epoch is not None:
-            on_epoch(epoch)
+    def run_epoch(epoch, generator):
         order = torch.randperm(len(x_train), generator=generator).to(device)
         total, batches = 0.0, 0
         for start in range(0, len(order), batch_size):
@@ -190,41 +150,23 @@ def _fit(
                     total += loss.item()
             optimizer.step()
             batches += 1
-        val_acc = accuracy(model, x_val, y_val, 2 * batch_size, inputs)
-        extra = evaluate(model) if evaluate is not None else {}
-        score = val_acc
-        if selection is not None:
-            score = selection[1](model)
-            extra[f"val_{selection[0]}"] = score
-        lr_now = optimizer.param_groups[0]["lr"]
-        plateau.step(score)
-        if score > best_score:
-            best_score, best_state = score, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        history.append({"epoch": epoch + 1, "train_loss": total / max(batches, 1), "val_accuracy": val_acc, "lr": lr_now, **extra})
-        done = plateau.decays >= max_lr_decays
-        loop.end_epoch(
-            epoch + 1,
-            lambda: {"history": history, "best_score": best_score, "best_state": best_state, "model": model.state_dict(),
-                     "optimizer": optimizer.state_dict(), "plateau": plateau.state_dict()},
-            done=done,
-            loss=f"{history[-1]['train_loss']:.3f}",
-            val=f"{score:.3f}",
-        )
-        if done:
-            break
-    loop.close()
+        return total, batches
 
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    def validate(model):
+        val_acc = accuracy(model, x_val, y_val, 2 * batch_size, inputs)
+        record = {"val_accuracy": val_acc, **(evaluate(model) if evaluate is not None else {})}
+        if selection is None:
+            return val_acc, record
+        score = selection[1](model)
+        return score, {**record, f"val_{selection[0]}": score}
+
+    fitted = fit(model, optimizer, seed, checkpoint, run_epoch=run_epoch, validate=validate, desc=desc,
+                 max_epochs=max_epochs, lr_decay_factor=lr_decay_factor, patience=patience, tolerance=tolerance,
+                 max_lr_decays=max_lr_decays, frozen=frozen, on_epoch=on_epoch)
+    if fitted.best_state is not None:
+        model.load_state_dict(fitted.best_state)
     output = {
-        "metric": "validation_accuracy" if selection is None else f"validation_{selection[0]}",
-        "max_epochs": max_epochs,
-        "epochs_run": len(history),
-        "lr_decays": plateau.decays,
-        "stop_reason": stop_reason(len(history), max_epochs, plateau.decays, max_lr_decays),
-        "resumed_from_epoch": loop.start_epoch,
-        "history": history,
-        "train_seconds_this_run": round(time.monotonic() - t0, 3),
+        **fitted.summary("validation_accuracy" if selection is None else f"validation_{selection[0]}"),
         "validation_accuracy": accuracy(model, x_val, y_val, 2 * batch_size, inputs),
     }
     if "test" in dataloaders:

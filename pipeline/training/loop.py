@@ -1,11 +1,16 @@
-"""Epoch bookkeeping shared by every trainer: resume, checkpoint, stop on request, progress."""
+"""The one training engine every trainer uses (:func:`fit`): epochs, validation and the
+plateau schedule, early stopping, best-state keeping, checkpoint and resume, stop on
+request, progress. A trainer supplies its step and its validation metric."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
+
 from ..progress import progress_bar
 
 from .checkpoint import Checkpointer, MemoryCheckpointer, TrainingInterrupted
@@ -96,3 +101,121 @@ class ResumableLoop:
 
     def close(self) -> None:
         self.progress.close()
+
+
+class Plateau:
+    """The paper's schedule: ReduceLROnPlateau on a validation score (higher is better, an
+    absolute ``tolerance``), counting the reductions that end training."""
+
+    def __init__(self, optimizer, factor: float, patience: int, tolerance: float):
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=factor, patience=patience, threshold=tolerance, threshold_mode="abs"
+        )
+        self.optimizer, self.decays = optimizer, 0
+
+    def step(self, score: float) -> None:
+        before = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step(score)
+        if self.optimizer.param_groups[0]["lr"] < before:
+            self.decays += 1
+
+    def state_dict(self) -> dict:
+        return {"scheduler": self.scheduler.state_dict(), "decays": self.decays}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.decays = int(state["decays"])
+
+
+@dataclasses.dataclass
+class Fitted:
+    """What :func:`fit` hands back to its trainer."""
+
+    history: list[dict]  # one record per epoch run (this run and the resumed part)
+    best_score: float  # the best validation score seen (-inf if no epoch ran)
+    best_state: dict | None  # the weights (CPU) at that score
+    lr_decays: int
+    max_epochs: int
+    max_lr_decays: int
+    resumed_from_epoch: int
+    seconds: float  # training time of this run (s)
+
+    def summary(self, metric: str) -> dict:
+        """The output fields every trainer reports."""
+        return {
+            "metric": metric,
+            "max_epochs": self.max_epochs,
+            "epochs_run": len(self.history),
+            "lr_decays": self.lr_decays,
+            "stop_reason": stop_reason(len(self.history), self.max_epochs, self.lr_decays, self.max_lr_decays),
+            "resumed_from_epoch": self.resumed_from_epoch,
+            "history": self.history,
+            "train_seconds_this_run": round(self.seconds, 3),
+        }
+
+
+def fit(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    seed: int,
+    checkpoint: Checkpointer | None,
+    *,
+    run_epoch: Callable[[int, torch.Generator], tuple[float, int]],
+    validate: Callable[[torch.nn.Module], tuple[float, dict]],
+    desc: str,
+    max_epochs: int,
+    lr_decay_factor: float,
+    patience: int,
+    tolerance: float,
+    max_lr_decays: int,
+    frozen: Sequence[torch.nn.Module] = (),
+    on_epoch: Callable[[int], None] | None = None,
+) -> Fitted:
+    """The one training engine: epochs, validation and the plateau schedule, early stopping,
+    best-state keeping, checkpoint and resume, stop on request (SIGTERM) and progress.
+
+    A trainer supplies only its step and its metric: ``run_epoch(epoch, generator)`` runs one
+    epoch of optimiser steps with the epoch's seeded generator and returns (summed loss,
+    batches); ``validate(model)`` returns (the score the schedule and the choice of weights
+    use, the epoch's extra history fields). ``frozen`` modules stay in eval mode (their
+    batch norm keeps its statistics); ``on_epoch(epoch)`` runs before each epoch.
+    """
+    plateau = Plateau(optimizer, lr_decay_factor, patience, tolerance)
+    loop = ResumableLoop(checkpoint, max_epochs, desc=desc)
+    history, best_score, best_state = [], -math.inf, None
+    if loop.resumed is not None:
+        model.load_state_dict(loop.resumed["model"])
+        optimizer.load_state_dict(loop.resumed["optimizer"])
+        plateau.load_state_dict(loop.resumed["plateau"])
+        history, best_score, best_state = list(loop.resumed["history"]), float(loop.resumed["best_score"]), loop.resumed["best_state"]
+        loop.restore_rng()
+
+    t0 = time.monotonic()
+    for epoch in loop:
+        model.train()
+        for module in frozen:
+            module.eval()
+        generator = epoch_generator(seed, epoch)
+        if on_epoch is not None:
+            on_epoch(epoch)
+        total, batches = run_epoch(epoch, generator)
+        score, record = validate(model)
+        lr_now = optimizer.param_groups[0]["lr"]
+        plateau.step(score)
+        if score > best_score:
+            best_score, best_state = score, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        history.append({"epoch": epoch + 1, "train_loss": total / max(batches, 1), **record, "lr": lr_now})
+        done = plateau.decays >= max_lr_decays
+        loop.end_epoch(
+            epoch + 1,
+            lambda: {"history": history, "best_score": best_score, "best_state": best_state, "model": model.state_dict(),
+                     "optimizer": optimizer.state_dict(), "plateau": plateau.state_dict()},
+            done=done,
+            loss=f"{history[-1]['train_loss']:.3f}",
+            val=f"{score:.3f}",
+        )
+        if done:
+            break
+    loop.close()
+    return Fitted(history, best_score, best_state, plateau.decays, int(max_epochs), int(max_lr_decays), loop.start_epoch,
+                  time.monotonic() - t0)

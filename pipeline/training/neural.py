@@ -9,7 +9,6 @@ with the best validation correlation are returned.
 from __future__ import annotations
 
 import copy
-import time
 
 import numpy as np
 import torch
@@ -18,7 +17,7 @@ from ..device import choose_device
 from ..recordings.measures import corr
 from .checkpoint import Checkpointer
 from .classification import TrainingResult
-from .loop import ResumableLoop, epoch_generator, stop_reason
+from .loop import fit
 
 
 def masked_poisson_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -91,25 +90,8 @@ def train_neural_predictor(
     train = {s: (data["sessions"][s]["train"][0].to(device), data["sessions"][s]["train"][1].to(device)) for s in sessions}
 
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="max", factor=lr_decay_factor, patience=patience, threshold=tolerance, threshold_mode="abs"
-    )
-    loop = ResumableLoop(checkpoint, max_epochs, desc="predictor")
-    history, decays, best_score, best_state = [], 0, -np.inf, None
-    if loop.resumed is not None:
-        model.load_state_dict(loop.resumed["model"])
-        optimizer.load_state_dict(loop.resumed["optimizer"])
-        scheduler.load_state_dict(loop.resumed["scheduler"])
-        history, decays = list(loop.resumed["history"]), int(loop.resumed["decays"])
-        best_score, best_state = float(loop.resumed["best_score"]), loop.resumed["best_state"]
-        loop.restore_rng()
 
-    t0 = time.monotonic()
-    for epoch in loop:
-        model.train()
-        if freeze_core:
-            model.core.eval()
-        generator = epoch_generator(seed, epoch)
+    def run_epoch(epoch, generator):
         # every training batch of every session, in an order drawn for this epoch
         batches = []
         for s in sessions:
@@ -125,49 +107,19 @@ def train_neural_predictor(
             loss.backward()
             optimizer.step()
             total += loss.item()
-        score, _ = validation_correlation(model, data)
-        lr_before = optimizer.param_groups[0]["lr"]
-        scheduler.step(score)
-        if optimizer.param_groups[0]["lr"] < lr_before:
-            decays += 1
-        if score > best_score:
-            best_score = score
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        history.append({"epoch": epoch + 1, "train_loss": total / max(len(batches), 1), "val_corr": score, "lr": lr_before})
-        done = decays >= max_lr_decays
-        loop.end_epoch(
-            epoch + 1,
-            lambda: {
-                "history": history,
-                "decays": decays,
-                "best_score": best_score,
-                "best_state": best_state,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-            },
-            done=done,
-            loss=f"{history[-1]['train_loss']:.3f}",
-            val_corr=f"{score:.3f}",
-        )
-        if done:
-            break
-    loop.close()
+        return total, len(batches)
 
-    if best_state is None:
-        best_state = copy.deepcopy(model.state_dict())
+    def validate(model):
+        score, _ = validation_correlation(model, data)
+        return score, {"val_corr": score}
+
+    fitted = fit(model, optimizer, seed, checkpoint, run_epoch=run_epoch, validate=validate, desc="predictor",
+                 max_epochs=max_epochs, lr_decay_factor=lr_decay_factor, patience=patience, tolerance=tolerance,
+                 max_lr_decays=max_lr_decays, frozen=[model.core] if freeze_core else ())
+    best_state = fitted.best_state if fitted.best_state is not None else copy.deepcopy(model.state_dict())
     return TrainingResult(
-        score=float(best_score) if np.isfinite(best_score) else 0.0,
-        output={
-            "metric": "validation_correlation",
-            "max_epochs": max_epochs,
-            "epochs_run": len(history),
-            "lr_decays": decays,
-            "stop_reason": stop_reason(len(history), max_epochs, decays, max_lr_decays),
-            "resumed_from_epoch": loop.start_epoch,
-            "history": history,
-            "train_seconds_this_run": round(time.monotonic() - t0, 3),
-        },
+        score=float(fitted.best_score) if np.isfinite(fitted.best_score) else 0.0,
+        output=fitted.summary("validation_correlation"),
         state_dict={k: v.detach().cpu() for k, v in best_state.items()},
     )
 
