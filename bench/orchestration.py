@@ -32,7 +32,7 @@ def trivial_schema():
     """A Lookup of numbers and a Computed table whose make only squares them."""
     import datajoint as dj
 
-    from schemas.connection import make_schema
+    from schemas.connection import activate_stage, make_schema
 
     schema = make_schema("bench_trivial")
 
@@ -56,6 +56,7 @@ def trivial_schema():
         def make(self, key):
             self.insert1({**key, "square": key["n"] ** 2})
 
+    activate_stage("bench_trivial")
     return schema, Number, Square
 
 

@@ -88,6 +88,26 @@ def allowed_function_prefixes() -> tuple[str, ...]:
     return BUILTIN_FUNCTION_PREFIXES + tuple(p if p.endswith(".") else p + "." for p in extra)
 
 
+def function_path(fn: str | Callable) -> str:
+    """The dotted path of a function given by path or as the function itself.
+
+    A registry row names its function so that any worker, on any host, can import it: a
+    function defined in ``__main__``, a notebook or another function has no such name.
+    """
+    if isinstance(fn, str):
+        return fn
+    if not callable(fn):
+        raise ConfigError(f"a function is given by its dotted path or as a function, not as a {type(fn).__name__}")
+    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    if not module or module == "__main__" or "<" in qualname or "." in qualname:
+        raise ConfigError(f"{qualname or fn!r} (module {module!r}) has no importable dotted path; define it at the top "
+                          "level of a module on PYTHONPATH and register it by that path")
+    path = f"{module}.{qualname}"
+    if resolve(path) is not fn:
+        raise ConfigError(f"{path} does not import as the function given (it was redefined or wrapped)")
+    return path
+
+
 def resolve(fn_path: str) -> Callable:
     """Import ``package.module.function`` and return the function.
 

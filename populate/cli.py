@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--measure-arithmetic", action="store_true",
                    help="time model passes and optimiser steps per table (in the summary's arithmetic_s)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=_worker)
+    p.set_defaults(func=_worker, activate=False)
 
     p = sub.add_parser("status", help="rows done, pending, reserved and errors per table")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -148,10 +148,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("claim-store", help="write this database's owner marker into a store that has none")
     p.set_defaults(func=_claim_store)
 
-    from . import ingest, report
+    from . import ingest
 
     ingest.add_parser(sub)
-    report.add_parser(sub)
+    # the report's figures need matplotlib: imported when the command runs, so that status,
+    # worker and the rest start without it
+    p = sub.add_parser("report", help="write the paper's figures and an index.html from the database")
+    p.add_argument("outdir", help="folder for index.html and the PNG files (created)")
+    p.add_argument("--experiment", default=None, help="experiment (profile) name (default: the first with robustness scores)")
+    p.add_argument("--source", default="tin-tc", help="corruption source of the robustness figures (default tin-tc)")
+    p.set_defaults(func=_report)
 
     p = sub.add_parser("register", help="insert a profile's registry content and families (idempotent)")
     p.add_argument("profile", choices=("demo", "reproduce", "paper", "tiny"), help="the profile (populate/profiles.py)")
@@ -169,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _report(args) -> int:
+    from . import report
+
+    return report.main(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -179,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import explain
 
     try:
+        if getattr(args, "activate", True):
+            import schemas
+
+            schemas.activate()  # bind every stage's tables to the configured database
         return args.func(args)
     except Exception as err:
         message = explain(err)

@@ -54,11 +54,12 @@ def ensure_image_set(spec: dict) -> str:
 
 
 def print_classifier_results(dataset: str) -> None:
-    from schemas.classifier import ORACLE_STAGE1_TRAINER, Classifier, OracleStage2
+    from schemas.classifier import Classifier, OracleStage2
     from schemas.mtl import MTLModel
+    from schemas.registry import pairs_of
 
-    rows = [("Baseline", r) for r in (Classifier & {"image_dataset": dataset} & f"trainer_fn != '{ORACLE_STAGE1_TRAINER}'").to_dicts(order_by="seed")]
-    rows += [("Oracle stage 1", r) for r in (Classifier & {"image_dataset": dataset, "trainer_fn": ORACLE_STAGE1_TRAINER}).to_dicts(order_by="seed")]
+    rows = [("Baseline", r) for r in (Classifier & {"image_dataset": dataset} & pairs_of("baseline")).to_dicts(order_by="seed")]
+    rows += [("Oracle stage 1", r) for r in (Classifier & {"image_dataset": dataset} & pairs_of("oracle_stage1")).to_dicts(order_by="seed")]
     rows += [("Oracle", r) for r in (OracleStage2 & {"image_dataset": dataset}).to_dicts(order_by="seed")]
     mtl = [(f"{MTLModel.family_of(r)} {r['output']['batch_ratio']}", r) for r in (MTLModel & {"image_dataset": dataset}).to_dicts(order_by="seed")]
     rows += sorted(mtl, key=lambda item: (item[0], item[1]["seed"]))

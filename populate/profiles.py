@@ -135,16 +135,18 @@ PROFILES["reproduce"] = {
     "reconstruction": {**_demo["reconstruction"], "natural_targets": 5},
 }
 
-VGG_BUILDER = "pipeline.models.vgg.build_vgg_classifier"
-CLEAN_TRAINER = "pipeline.training.classification.train_classifier"
-ORACLE_STAGE1_TRAINER = "pipeline.training.classification.train_oracle_stage1"
-ORACLE_STAGE2_TRAINER = "pipeline.training.classification.train_oracle_stage2"
-PREDICTOR_MODEL = "pipeline.models.predictor.build_monkey_predictor"
-PREDICTOR_TRAINER = "pipeline.training.neural.train_neural_predictor"
-ORACLE_READOUT_MODEL = "pipeline.models.predictor.build_oracle_readout"
-ORACLE_READOUT_TRAINER = "pipeline.training.neural.train_oracle_readout"
-MTL_BUILDER = "pipeline.models.mtl.build_mtl_model"
-MTL_TRAINER = "pipeline.training.mtl.train_mtl"
+
+def _builder(kind: str) -> str:
+    """The pipeline's builder of ``kind`` (schemas.kinds declares each kind's functions)."""
+    from schemas import kinds
+
+    return kinds.get(kind).builders[0]
+
+
+def _trainer(kind: str) -> str:
+    from schemas import kinds
+
+    return kinds.get(kind).trainers[0]
 
 
 def profile(name: str) -> dict:
@@ -175,28 +177,28 @@ def register(name: str, experiment: str | None = None, image_dataset: str | None
         entries["smoke"] = {
             **DatasetConfig().add_entry("pipeline.data.synthetic.gaussian_clusters", spec["smoke"]["dataset"],
                                         comment=f"{name}: synthetic clusters (smoke check of the training path)"),
-            **ModelConfig().add_entry("pipeline.models.mlp.build_mlp", spec["smoke"]["model"], comment=f"{name}: MLP"),
-            **TrainerConfig().add_entry("pipeline.training.train_classifier", spec["smoke"]["trainer"], comment=f"{name}: SGD"),
+            **ModelConfig().add_entry(_builder("generic"), spec["smoke"]["model"], comment=f"{name}: MLP"),
+            **TrainerConfig().add_entry(_trainer("generic"), spec["smoke"]["trainer"], comment=f"{name}: SGD"),
         }
     entries["predictor"] = {
-        **ModelConfig().add_entry(PREDICTOR_MODEL, spec["predictor"]["model"], comment=f"{name}: Monkey Predictor"),
-        **TrainerConfig().add_entry(PREDICTOR_TRAINER, spec["predictor"]["trainer"], comment=f"{name}: Monkey Predictor"),
+        **ModelConfig().add_entry(_builder("monkey_predictor"), spec["predictor"]["model"], comment=f"{name}: Monkey Predictor"),
+        **TrainerConfig().add_entry(_trainer("monkey_predictor"), spec["predictor"]["trainer"], comment=f"{name}: Monkey Predictor"),
     }
-    entries["classifier"] = ModelConfig().add_entry(VGG_BUILDER, spec["classifier"], comment=f"{name}: VGG-19-BN classifier")
+    entries["classifier"] = ModelConfig().add_entry(_builder("baseline"), spec["classifier"], comment=f"{name}: VGG-19-BN classifier")
     budget = spec["budget"]
-    entries["baseline"] = TrainerConfig().add_entry(CLEAN_TRAINER, {**spec["baseline"], **budget}, comment=f"{name}: Baseline")
-    entries["oracle_stage1"] = TrainerConfig().add_entry(ORACLE_STAGE1_TRAINER, {**spec["oracle_stage1"], **budget},
+    entries["baseline"] = TrainerConfig().add_entry(_trainer("baseline"), {**spec["baseline"], **budget}, comment=f"{name}: Baseline")
+    entries["oracle_stage1"] = TrainerConfig().add_entry(_trainer("oracle_stage1"), {**spec["oracle_stage1"], **budget},
                                                          comment=f"{name}: Oracle stage 1")
-    entries["oracle_stage2"] = TrainerConfig().add_entry(ORACLE_STAGE2_TRAINER, {**spec["oracle_stage2"], **budget},
+    entries["oracle_stage2"] = TrainerConfig().add_entry(_trainer("oracle"), {**spec["oracle_stage2"], **budget},
                                                          comment=f"{name}: Oracle stage 2")
     readout = spec["oracle_readout"]
     entries["oracle_readout"] = {
-        **ModelConfig().add_entry(ORACLE_READOUT_MODEL, readout["model"], comment=f"{name}: Oracle readout"),
-        **TrainerConfig().add_entry(ORACLE_READOUT_TRAINER, readout["trainer"], comment=f"{name}: Oracle readout"),
+        **ModelConfig().add_entry(_builder("oracle_readout"), readout["model"], comment=f"{name}: Oracle readout"),
+        **TrainerConfig().add_entry(_trainer("oracle_readout"), readout["trainer"], comment=f"{name}: Oracle readout"),
     }
     mtl = spec["mtl"]
-    entries["mtl"] = ModelConfig().add_entry(MTL_BUILDER, mtl["model"], comment=f"{name}: MTL network")
-    ratios = {r: TrainerConfig().add_entry(MTL_TRAINER, {**mtl["trainer"], **budget, "batch_ratio": r}, comment=f"{name}: MTL {r}")
+    entries["mtl"] = ModelConfig().add_entry(_builder("mtl"), mtl["model"], comment=f"{name}: MTL network")
+    ratios = {r: TrainerConfig().add_entry(_trainer("mtl"), {**mtl["trainer"], **budget, "batch_ratio": r}, comment=f"{name}: MTL {r}")
               for r in dict.fromkeys([mtl["batch_ratio"], *mtl["sweep"]])}
     entries["mtl_ratios"] = ratios
     from schemas.images import ImageDataset

@@ -44,14 +44,6 @@ class NoData(Exception):
     """A figure has nothing to plot; the index says why."""
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("report", help="write the paper's figures and an index.html from the database")
-    p.add_argument("outdir", help="folder for index.html and the PNG files (created)")
-    p.add_argument("--experiment", default=None, help="experiment (profile) name (default: the first with robustness scores)")
-    p.add_argument("--source", default="tin-tc", help="corruption source of the robustness figures (default tin-tc)")
-    p.set_defaults(func=main)
-
-
 def main(args) -> int:
     print(write_report(args.outdir, experiment=args.experiment, source=args.source)["index"])
     return 0
@@ -392,7 +384,9 @@ def _neural_table() -> list[dict]:
     from schemas.mtl import MTLModel
     from schemas.neural import NeuralEvaluation, NeuralModel
 
-    labels = {"monkey_predictor": "Monkey Predictor", "oracle_readout": "Oracle readout"}
+    from schemas import kinds
+
+    labels = {k.name: k.label for k in kinds.KINDS}
     rows = (NeuralModel * NeuralEvaluation).to_dicts(order_by=("neural_dataset", "kind", "seed", "neural_model_id"))
     recordings = {n: _recordings([n])[0] for n in {row["neural_dataset"] for row in rows}}
     out = []
@@ -407,7 +401,7 @@ def _neural_table() -> list[dict]:
                     "neural_model_id": row["neural_model_id"], "recording_set": rec["recording_set"], "virtual": rec["virtual"],
                     **{a: row[a] for a in ("n_units", "test_corr", "validation_corr", "fev", "fev_e", "n_units_selected",
                                                  "fev_e_selected", "ceiling", "fraction_of_ceiling")}})
-    order = {"monkey_predictor": 0, "oracle_readout": 1, "mtl": 2}
+    order = {name: i for i, name in enumerate(kinds.NEURAL_KINDS)}
     return sorted(out, key=lambda r: (r["neural_dataset"], order[r["kind"]], r["model"], r["seed"]))
 
 

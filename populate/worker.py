@@ -237,7 +237,7 @@ def run_worker(
         all_tables = selected
 
     summary = {"pid": os.getpid(), "done": defaultdict(int), "errors": defaultdict(int), "seconds": defaultdict(float),
-               "arithmetic_s": defaultdict(float), "stopped": False}
+               "arithmetic_s": defaultdict(float), "stopped": False, "passes": 0}
     last_maintenance = -float("inf")
     while not stop.stop_requested():
         if time.monotonic() - last_maintenance >= maintenance_s:
@@ -245,40 +245,51 @@ def run_worker(
                 jobs.recover(table, orphan_timeout=orphan_timeout_s)
             last_maintenance = time.monotonic()
         progressed = 0
-        for table in all_tables:
-            if stop.stop_requested():
-                break
-            started = time.monotonic()
-            clock = ArithmeticClock() if measure_arithmetic else contextlib.nullcontext()
-            try:
-                catalog.sync_all()  # entries for the models finished since the last pass
-                with clock:
-                    result = table.populate(reserve_jobs=True, suppress_errors=True, display_progress=display_progress)
-            except SystemExit:
-                # populate's own SIGTERM handler, or a trainer that stopped at its checkpoint
-                stop.request_stop()
-                break
-            except Exception as err:
-                if not connection.is_connection_lost(err):
-                    raise
-                # the server went away (a restart): reconnect and go on; recovery re-queues
-                # the reservation this worker held, and training resumes from its checkpoint
-                log.warning("%s: lost the database connection (%s); reconnecting", table.__name__, err)
-                connection.reconnect()
-                last_maintenance = -float("inf")
-                progressed += 1
-                break
-            if result["success_count"] or result["error_list"]:
-                # wall time per stage (what the demo reports); passes that found no work are
-                # polling, not the stage's cost
-                summary["seconds"][table.__name__] += time.monotonic() - started
-                if measure_arithmetic:
-                    summary["arithmetic_s"][table.__name__] += clock.seconds
-            summary["done"][table.__name__] += result["success_count"]
-            summary["errors"][table.__name__] += len(result["error_list"])
-            for key, message in result["error_list"]:
-                log.error("%s %s failed: %s", table.__name__, key, message)
-            progressed += result["success_count"]
+        summary["passes"] += 1
+        try:
+            # catalog entries for the models finished since the last pass, once for the whole
+            # pass: a model finished in this pass is evaluated in the next one
+            catalog.sync_all()
+        except Exception as err:
+            if not connection.is_connection_lost(err):
+                raise
+            log.warning("catalog sync: lost the database connection (%s); reconnecting", err)
+            connection.reconnect()
+            continue
+        with catalog.already_synced():
+            for table in all_tables:
+                if stop.stop_requested():
+                    break
+                started = time.monotonic()
+                clock = ArithmeticClock() if measure_arithmetic else contextlib.nullcontext()
+                try:
+                    with clock:
+                        result = table.populate(reserve_jobs=True, suppress_errors=True, display_progress=display_progress)
+                except SystemExit:
+                    # populate's own SIGTERM handler, or a trainer that stopped at its checkpoint
+                    stop.request_stop()
+                    break
+                except Exception as err:
+                    if not connection.is_connection_lost(err):
+                        raise
+                    # the server went away (a restart): reconnect and go on; recovery re-queues
+                    # the reservation this worker held, and training resumes from its checkpoint
+                    log.warning("%s: lost the database connection (%s); reconnecting", table.__name__, err)
+                    connection.reconnect()
+                    last_maintenance = -float("inf")
+                    progressed += 1
+                    break
+                if result["success_count"] or result["error_list"]:
+                    # wall time per stage (what the demo reports); passes that found no work are
+                    # polling, not the stage's cost
+                    summary["seconds"][table.__name__] += time.monotonic() - started
+                    if measure_arithmetic:
+                        summary["arithmetic_s"][table.__name__] += clock.seconds
+                summary["done"][table.__name__] += result["success_count"]
+                summary["errors"][table.__name__] += len(result["error_list"])
+                for key, message in result["error_list"]:
+                    log.error("%s %s failed: %s", table.__name__, key, message)
+                progressed += result["success_count"]
         if stop.stop_requested() or progressed:
             continue
         # before going idle or exiting, give lost and transiently failed jobs another chance

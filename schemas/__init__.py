@@ -1,6 +1,8 @@
 """DataJoint schema modules, one per pipeline stage; their ``make`` methods call ``pipeline``.
 
-Importing a stage module connects (see :mod:`schemas.connection`) and declares its tables.
+Importing a stage module declares its table classes and never connects. :func:`activate`
+binds every stage to the database (see :mod:`schemas.connection`), as DataJoint Elements
+do: the CLI, the worker, the demo, the notebook and the tests call it first.
 :data:`STAGES` lists the stage modules in the order they depend on each other.
 """
 
@@ -38,6 +40,20 @@ STAGES = (
 )
 
 
+def activate(prefix: str | None = None) -> list:
+    """Bind every stage's tables to the database, declaring what is missing, and return the
+    stage modules in order. ``prefix`` names the schemas (``<prefix><stage>``; default
+    ``PIPELINE_PREFIX``); a process works with one prefix. Calling it again does nothing."""
+    if prefix is not None:
+        os.environ["PIPELINE_PREFIX"] = prefix
+    modules = [importlib.import_module(name) for name in STAGES]
+    from . import connection
+
+    for name in STAGES:
+        connection.activate_stage(name.rsplit(".", 1)[1])
+    return modules
+
+
 def load_all() -> list:
-    """Import every stage module (declaring its tables) and return the modules."""
-    return [importlib.import_module(name) for name in STAGES]
+    """The stage modules, activated (the name scripts used before :func:`activate`)."""
+    return activate()

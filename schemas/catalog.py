@@ -15,6 +15,7 @@ every populate pass. Tables keyed by a catalog inherit :class:`SyncsCatalogs`, s
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 
@@ -22,7 +23,7 @@ import datajoint as dj
 
 from pipeline.config import config_hash, plain
 
-from .connection import retry_transient
+from .retry import retry_transient
 
 
 class Catalog:
@@ -94,9 +95,27 @@ def sync_all() -> int:
     return sum(catalog().sync() for catalog in catalogs())
 
 
+#: set while a caller (the worker's pass) has synced the catalogs itself
+_synced_by_caller = False
+
+
+@contextlib.contextmanager
+def already_synced():
+    """Inside, catalog-keyed tables' ``populate()`` does not sync: the caller has (a worker's
+    pass syncs once for all its tables, not once per table)."""
+    global _synced_by_caller
+    previous, _synced_by_caller = _synced_by_caller, True
+    try:
+        yield
+    finally:
+        _synced_by_caller = previous
+
+
 class SyncsCatalogs:
-    """For computed tables keyed by a catalog: bring the catalogs up to date, then populate."""
+    """For computed tables keyed by a catalog: bring the catalogs up to date, then populate
+    (a notebook's ``Evaluation.populate()`` sees the newest models)."""
 
     def populate(self, *args, **kwargs):
-        sync_all()
+        if not _synced_by_caller:
+            sync_all()
         return super().populate(*args, **kwargs)

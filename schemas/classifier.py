@@ -13,15 +13,10 @@ import torch
 
 from .connection import make_schema
 from .images import ImageDataset
-from .registry import ModelConfig, Seed, TrainerConfig  # noqa: F401
+from .registry import ModelConfig, Seed, TrainerConfig, functions_of, kind_of, pairs_of  # noqa: F401
 from .trained_model import CheckpointBase, TrainedModelBase
 
 schema = make_schema("classifier")
-
-VGG_BUILDER = "pipeline.models.vgg.build_vgg_classifier"
-CLEAN_TRAINER = "pipeline.training.classification.train_classifier"
-ORACLE_STAGE1_TRAINER = "pipeline.training.classification.train_oracle_stage1"
-ORACLE_STAGE2_TRAINER = "pipeline.training.classification.train_oracle_stage2"
 
 _PARENTS = ("ImageDataset", "ModelConfig", "TrainerConfig", "Seed")
 _RESULTS = """    validation_accuracy : float64   # clean accuracy on the held-out tenth of TIN train (0-1)
@@ -40,8 +35,6 @@ class Classifier(TrainedModelBase):
     trainer_table = TrainerConfig
     seed_table = Seed
     checkpoint_table = ClassifierCheckpoint
-    model_fns = (VGG_BUILDER,)
-    trainer_fns = (CLEAN_TRAINER, ORACLE_STAGE1_TRAINER)
     result_fields = ("validation_accuracy", "test_accuracy")
     definition = TrainedModelBase.definition_for(*_PARENTS, results=_RESULTS, comment="a classifier: Baseline or Oracle stage 1")
 
@@ -49,7 +42,7 @@ class Classifier(TrainedModelBase):
         """The dataset's splits; the Oracle's stage 1 also gets the RGB train and validation
         pixels, which its corruption pool corrupts before converting to grey."""
         data = super().training_data(key, seed)
-        if key.get("trainer_fn") == ORACLE_STAGE1_TRAINER:
+        if kind_of("Classifier", key["model_fn"], key["trainer_fn"]) == "oracle_stage1":
             for split in ("train", "validation"):
                 data[f"{split}_rgb"] = torch.from_numpy(ImageDataset().rgb(key, split))
         return data
@@ -79,15 +72,15 @@ class OracleStage2(TrainedModelBase):
 
     @property
     def key_source(self):
-        stage1 = Classifier.proj() & {"trainer_fn": ORACLE_STAGE1_TRAINER}
-        stage2 = TrainerConfig.proj(stage2_trainer_fn="trainer_fn", stage2_trainer_hash="trainer_hash") & {
-            "stage2_trainer_fn": ORACLE_STAGE2_TRAINER
-        }
+        stage1 = Classifier.proj() & pairs_of("oracle_stage1")
+        stage2 = TrainerConfig.proj(stage2_trainer_fn="trainer_fn", stage2_trainer_hash="trainer_hash") & [
+            {"stage2_trainer_fn": f} for f in functions_of("oracle", "trainer")
+        ]
         return stage1 * stage2
 
     def make_fetch(self, key):
         model = ModelConfig().fn_config(key)
-        dataset = ImageDataset().fn_config(key)
+        dataset = ImageDataset().data_description(key)
         trainer = TrainerConfig().fn_config({"trainer_fn": key["stage2_trainer_fn"], "trainer_hash": key["stage2_trainer_hash"]})
         return model, dataset, trainer, int(key["seed"])
 

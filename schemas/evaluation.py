@@ -15,11 +15,13 @@ import numpy as np
 from pipeline.evaluation import correct_per_image, for_inference, pack
 
 from .catalog import Catalog, SyncsCatalogs
-from .classifier import ORACLE_STAGE1_TRAINER, Classifier, OracleStage2
+from . import kinds
+from .classifier import Classifier, OracleStage2
 from .connection import make_schema
 from .corruption import Corruption, CorruptionSource, Severity  # noqa: F401 (definitions name them)
 from .images import ImageDataset
 from .mtl import MTLModel
+from .registry import kind_of
 
 schema = make_schema("evaluation")
 
@@ -27,12 +29,12 @@ schema = make_schema("evaluation")
 @schema
 class ClassifierModel(Catalog, dj.Manual):
     id_attr = "classifier_id"
-    definition = """
+    definition = f"""
     # a trained image classifier of any family
     -> ImageDataset
     classifier_id : char(32)            # blake2b-128 of the source table and key
     ---
-    kind : enum('baseline', 'oracle_stage1', 'oracle', 'mtl')  # which table and trainer made it
+    kind : {kinds.enum(kinds.CLASSIFIER_KINDS)}  # which table and trainer made it (schemas.kinds)
     seed : int32                        # the model's seed
     """
 
@@ -61,16 +63,19 @@ class ClassifierModel(Catalog, dj.Manual):
         """
 
     def catalog_sources(self):
-        def kind_of(key):
-            return "oracle_stage1" if key["trainer_fn"] == ORACLE_STAGE1_TRAINER else "baseline"
-
         return [
-            (self.FromClassifier, Classifier, lambda k: {**k, "kind": kind_of(k)}),
+            (self.FromClassifier, Classifier, lambda k: {**k, "kind": kind_of("Classifier", k["model_fn"], k["trainer_fn"])}),
             (self.FromOracle, OracleStage2, lambda k: {**k, "kind": "oracle"}),
             (self.FromMTL, MTLModel, lambda k: {**k, "kind": "mtl"}),
         ]
 
     _TABLES = {"FromClassifier": Classifier, "FromOracle": OracleStage2, "FromMTL": MTLModel}
+
+    @classmethod
+    def part_of_kind(cls, kind: str) -> type:
+        """The Part that lists models of ``kind`` (a kind of schemas.kinds)."""
+        table = kinds.get(kind).table
+        return next(getattr(cls, part) for part, source in cls._TABLES.items() if source.__name__ == table)
 
     def load_model(self, key):
         part, source_key = self.source_of(key)

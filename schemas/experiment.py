@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datajoint as dj
 
+from . import kinds
 from .connection import make_schema
 from .images import ImageDataset  # noqa: F401 (definitions name them)
 from .recording import NeuralDataset  # noqa: F401
@@ -23,9 +24,10 @@ from .registry import ModelConfig, RegistrationError, Seed, TrainerConfig  # noq
 
 schema = make_schema("experiment")
 
-KINDS = ("baseline", "oracle", "monkey_predictor", "mtl_monkey", "mtl_oracle", "mtl_shuffled")
+#: what a family can train (schemas.kinds): one per kind that forms a family, one per MTL producer
+KINDS = kinds.FAMILY_KINDS
 #: kinds whose models learn from recordings: their families name a neural dataset
-NEURAL_KINDS = ("monkey_predictor", "mtl_monkey", "mtl_oracle", "mtl_shuffled")
+NEURAL_KINDS = kinds.NEURAL_FAMILY_KINDS
 
 
 @schema
@@ -40,12 +42,12 @@ class Experiment(dj.Manual):
 
 @schema
 class Family(dj.Manual):
-    definition = """
+    definition = f"""
     # a model family of an experiment: configurations times seeds of one kind, on one image (and neural) dataset
     -> Experiment
     family : varchar(32)                # e.g. Baseline, MTL-Monkey, MTL-Monkey ratio sweep
     ---
-    kind : enum('baseline', 'oracle', 'monkey_predictor', 'mtl_monkey', 'mtl_oracle', 'mtl_shuffled')  # what the family trains
+    kind : {kinds.enum(KINDS)}  # what the family trains
     -> ImageDataset                     # the images its classifiers train and are tested on
     -> [nullable] NeuralDataset         # the recordings its models learn from; null for Baseline and Oracle
     description = "" : varchar(255)     # free text

@@ -82,7 +82,7 @@ class ImageDataset(dj.Manual):
         file_name : varchar(96)          # path relative to the dataset folder
         """
 
-    def fn_config(self, key) -> tuple[str, dict]:
+    def data_description(self, key) -> tuple[str, dict]:
         row = (ImageDataset & key).fetch1()
         return "image_dataset", {"image_dataset": row["image_dataset"], "n_classes": int(row["n_classes"]),
                                  "split_seed": int(row["split_seed"])}

@@ -17,7 +17,8 @@ import datajoint as dj
 
 import schemas
 
-from .connection import TRANSIENT_ERRORS, connection
+from .connection import connection
+from .retry import TRANSIENT_ERRORS
 from .stop import STOP_MESSAGES
 
 log = logging.getLogger(__name__)

@@ -10,19 +10,15 @@ five times five.
 
 from __future__ import annotations
 
+from . import kinds
 from .connection import make_schema
 from .experiment import Family
 from .images import ImageDataset
-from .registry import ModelConfig, Seed, TrainerConfig  # noqa: F401 (definitions name them)
+from .registry import ModelConfig, Seed, TrainerConfig, pairs_of  # noqa: F401 (definitions name them)
 from .responses import PredictedResponses, ResponseSource
 from .trained_model import CheckpointBase, TrainedModelBase
 
 schema = make_schema("mtl")
-
-MTL_BUILDER = "pipeline.models.mtl.build_mtl_model"
-MTL_TRAINER = "pipeline.training.mtl.train_mtl"
-#: the family kind trained on each producer's responses
-KIND_OF_PRODUCER = {"monkey_predictor": "mtl_monkey", "oracle_readout": "mtl_oracle", "shuffled": "mtl_shuffled"}
 
 _PARENTS = ("PredictedResponses", "ModelConfig", "TrainerConfig", "Seed")
 _RESULTS = """    validation_accuracy : float64   # clean accuracy on the held-out tenth of TIN train (0-1)
@@ -44,8 +40,6 @@ class MTLModel(TrainedModelBase):
     trainer_table = TrainerConfig
     seed_table = Seed
     checkpoint_table = MTLCheckpoint
-    model_fns = (MTL_BUILDER,)
-    trainer_fns = (MTL_TRAINER,)
     result_fields = ("validation_accuracy", "test_accuracy", "neural_corr", "sigma_c", "sigma_n")
     definition = TrainedModelBase.definition_for(
         *_PARENTS, results=_RESULTS, comment="a classifier co-trained with predicted responses through conv3_1"
@@ -55,11 +49,11 @@ class MTLModel(TrainedModelBase):
     def key_source(self):
         parents = (PredictedResponses.proj() * ResponseSource.proj("producer", "producer_seed", "neural_dataset")
                    * ModelConfig.proj() * TrainerConfig.proj() * Seed.proj())
-        parents = parents & {"model_fn": MTL_BUILDER} & {"trainer_fn": MTL_TRAINER} & "seed = producer_seed"
+        parents = parents & pairs_of("mtl") & "seed = producer_seed"
         # only what a family asks for: its configs and seeds, on its image dataset, with
         # responses of its kind that stand for its neural dataset
         keys = []
-        for producer, kind in KIND_OF_PRODUCER.items():
+        for producer, (kind, _) in kinds.MTL_FAMILY_OF_PRODUCER.items():
             plan = Family.plan(kind)
             if plan:
                 keys += (parents & {"producer": producer} & plan).proj().keys()
@@ -80,4 +74,4 @@ class MTLModel(TrainedModelBase):
     def family_of(key) -> str:
         """MTL-Monkey, MTL-Oracle or MTL-Shuffled, from the producer of the row's responses."""
         producer = (ResponseSource & key).fetch1("producer")
-        return {"monkey_predictor": "MTL-Monkey", "oracle_readout": "MTL-Oracle", "shuffled": "MTL-Shuffled"}[producer]
+        return kinds.MTL_FAMILY_OF_PRODUCER[producer][1]

@@ -17,6 +17,7 @@ from pipeline.evaluation import for_inference
 from pipeline.recordings import measures
 from pipeline.training.neural import predict
 
+from . import kinds
 from .catalog import Catalog, SyncsCatalogs
 from .connection import make_schema
 from .mtl import MTLModel
@@ -30,12 +31,12 @@ schema = make_schema("neural")
 @schema
 class NeuralModel(Catalog, dj.Manual):
     id_attr = "neural_model_id"
-    definition = """
+    definition = f"""
     # a model that predicts the responses of a neural dataset's units
     -> NeuralDataset
     neural_model_id : char(32)          # blake2b-128 of the source table and key
     ---
-    kind : enum('monkey_predictor', 'oracle_readout', 'mtl')  # which table trained it
+    kind : {kinds.enum(kinds.NEURAL_KINDS)}  # which table trained it (schemas.kinds)
     seed : int32                        # the model's seed
     """
 
@@ -117,9 +118,11 @@ class NeuralEvaluation(SyncsCatalogs, dj.Computed):
         """
 
     def make_fetch(self, key):
-        return (dict(key),)
+        # which trained model is scored (its catalog source row) on which recordings: an
+        # entry re-pointed or a dataset redefined meanwhile makes the insert fail
+        return NeuralModel().source_of(key), NeuralDataset().data_description(key)
 
-    def make_compute(self, key, _):
+    def make_compute(self, key, source, dataset):
         model = for_inference(NeuralModel().load_model(key))
         data = NeuralDataset().build({"neural_dataset": key["neural_dataset"]})
         image_ids = data["image_ids"].numpy()

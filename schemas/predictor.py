@@ -31,6 +31,4 @@ class MonkeyPredictor(TrainedModelBase):
     trainer_table = TrainerConfig
     seed_table = Seed
     checkpoint_table = PredictorCheckpoint
-    model_fns = ("pipeline.models.predictor.build_monkey_predictor",)
-    trainer_fns = ("pipeline.training.neural.train_neural_predictor",)
     definition = TrainedModelBase.definition_for(*_PARENTS)

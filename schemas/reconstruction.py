@@ -22,6 +22,7 @@ from pipeline.device import choose_device
 from pipeline.images.augment import standardise
 from pipeline.saliency import resize
 
+from . import kinds
 from .connection import make_schema
 from .corruption import CorruptionSet, CorruptionSource  # noqa: F401 (definitions name them)
 from .evaluation import ClassifierModel
@@ -157,7 +158,6 @@ class ReconstructionMethod(dj.Manual):
     """
 
 
-_KINDS_OF = {"mtl": ("mtl",), "baseline_oracle": ("baseline", "oracle")}
 
 
 @schema
@@ -188,7 +188,7 @@ class Reconstruction(dj.Computed):
     def key_source(self):
         parts = []
         for method in ReconstructionMethod.to_dicts():
-            models = ClassifierModel & [{"kind": k} for k in _KINDS_OF[method["for_models"]]]
+            models = ClassifierModel & [{"kind": k} for k in kinds.reconstructed_by(method["for_models"])]
             parts.append(models.proj() * ReconstructionTarget.proj() * (ReconstructionMethod & {"method": method["method"]}).proj())
         keys = [k for p in parts for k in p.keys()]
         return ClassifierModel.proj() * ReconstructionTarget.proj() * ReconstructionMethod.proj() & keys
@@ -244,14 +244,19 @@ class SpectralControl(dj.Computed):
         """
 
     def make_fetch(self, key):
-        return ()
-
-    def make_compute(self, key):
-        rows = []
-        for r in (Reconstruction.Image & key).to_dicts():
+        # the reconstructions and their targets, as arrays: fetched again in make_insert's
+        # transaction, so a reconstruction replaced meanwhile makes the insert fail
+        images = []
+        for r in (Reconstruction.Image & key).to_dicts(order_by=("target_index", "norm")):
             target = _standardised_target({**key, "target_index": r["target_index"]})
-            control = rc.spectral_control(np.asarray(r["reconstruction"], dtype=np.float64), target)
-            rows.append({**key, "target_index": r["target_index"], "norm": r["norm"], "control": control.astype(np.float32)})
+            images.append((int(r["target_index"]), float(r["norm"]), np.asarray(r["reconstruction"], dtype=np.float64), target))
+        return (images,)
+
+    def make_compute(self, key, images):
+        rows = []
+        for target_index, norm, reconstruction, target in images:
+            control = rc.spectral_control(reconstruction, target)
+            rows.append({**key, "target_index": target_index, "norm": norm, "control": control.astype(np.float32)})
         return (rows,)
 
     def make_insert(self, key, rows):

@@ -250,7 +250,7 @@ class NeuralDataset(dj.Manual):
         cls.Session.insert([{**key, **s, **window} for s in sessions])
         cls.Image.insert([{**key, "recording_set": recording_set, "image_id": i, "split": role} for i, role in roles.items()])
 
-    def fn_config(self, key) -> tuple[str, dict]:
+    def data_description(self, key) -> tuple[str, dict]:
         """A small description of the dataset (what ``TrainedModelBase.make_fetch`` reads)."""
         row = (NeuralDataset & key).fetch1()
         sessions = sorted((NeuralDataset.Session & key).to_arrays("session_id").tolist())

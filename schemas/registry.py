@@ -14,13 +14,14 @@ Builders are called as
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import datajoint as dj
 
-from pipeline.config import check_config, config_hash, plain, resolve
+from pipeline.config import check_config, config_hash, function_path, plain, resolve
 
+from . import kinds
 from .connection import make_schema
 
 schema = make_schema("registry")
@@ -40,27 +41,91 @@ class _ConfigRegistry:
     def _attr(cls, name: str) -> str:
         return f"{cls._kind}_{name}"
 
-    def add_entry(self, fn: str, config: Mapping[str, Any] | None = None, comment: str = "") -> dict:
+    def add_entry(self, fn: str | Callable | None = None, config: Mapping[str, Any] | None = None, comment: str = "", *,
+                  kind: str | Sequence[str] | None = None, skip_duplicates: bool | None = None, **aliases) -> dict:
         """Register ``fn`` with ``config`` and return the entry's primary key.
+
+        ``fn`` is a dotted path or the function itself (it must live in an importable module,
+        so that a worker on another host resolves it by name). nnfabrik's keyword names are
+        accepted too: ``model_fn=``, ``model_config=``, ``model_comment=`` (and ``dataset_*``,
+        ``trainer_*``).
+
+        A model builder or trainer belongs to the model kinds that will train it
+        (:mod:`schemas.kinds`): its own kinds if it comes with the pipeline, those it was
+        declared with (:func:`schemas.kinds.declare`), or ``kind=``. A function that no
+        table would train is refused here, never left untrained in silence.
 
         The function must import and every config key must be one of its parameters: an
         unknown key raises ``pipeline.config.ConfigError`` naming it. Adding an existing
-        entry again returns its key.
+        entry again returns its key, unless ``skip_duplicates=False`` (nnfabrik's default
+        there) asks for an error instead.
         """
+        fn, config, comment = self._nnfabrik_aliases(fn, config, comment, aliases)
+        fn_path = function_path(fn)
         config = dict(config or {})
-        check_config(fn, config, self._reserved)
-        key = {self._attr("fn"): fn, self._attr("hash"): config_hash(fn, config)}
-        if not (self & key):
-            self.insert1(
-                {**key, self._attr("config"): plain(config), self._attr("comment"): comment[:255]},
-                skip_duplicates=True,  # another process may have added it meanwhile
-            )
+        function = check_config(fn_path, config, self._reserved)
+        new_kinds = self._kinds_to_record(fn_path, function, kind)
+        key = {self._attr("fn"): fn_path, self._attr("hash"): config_hash(fn_path, config)}
+        exists = bool(self & key)
+        if exists and skip_duplicates is False:
+            raise RegistrationError(f"{type(self).__name__}: {fn_path} with this config exists already ({key}); "
+                                    "pass skip_duplicates=True to get its key")
+        with self.connection.transaction:
+            if not exists:
+                self.insert1(
+                    {**key, self._attr("config"): plain(config), self._attr("comment"): comment[:255]},
+                    skip_duplicates=True,  # another process may have added it meanwhile
+                )
+            FunctionKind.insert([{"fn_role": self._kind, "fn": fn_path, "kind": k} for k in new_kinds],
+                                skip_duplicates=True)
         return key
+
+    def _nnfabrik_aliases(self, fn, config, comment, aliases: dict):
+        names = {self._attr("fn"): "fn", self._attr("config"): "config", self._attr("comment"): "comment"}
+        unknown = sorted(set(aliases) - set(names))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}.add_entry() got unexpected keyword argument(s) {unknown}")
+        given = {"fn": fn, "config": config, "comment": comment}
+        for alias, name in names.items():
+            if alias in aliases:
+                if given[name] not in (None, ""):
+                    raise TypeError(f"{type(self).__name__}.add_entry(): {name} given twice (also as {alias}=)")
+                given[name] = aliases[alias]
+        if given["fn"] is None:
+            raise TypeError(f"{type(self).__name__}.add_entry() needs the function ({self._attr('fn')}=)")
+        return given["fn"], given["config"], given["comment"] or ""
+
+    def _kinds_to_record(self, fn_path: str, function: Callable, kind) -> tuple[str, ...]:
+        """The kinds to store for ``fn_path`` (its own kinds need no row); refuse an orphan."""
+        if self._kind == "dataset":
+            # dataset entries feed the generic kind's table (TrainedModel), whatever their loader
+            if kind not in (None, "generic") and tuple(kind) != ("generic",):
+                raise RegistrationError(f"dataset loader {fn_path}: only the generic kind (TrainedModel) trains on "
+                                        f"DatasetConfig entries, not {kind!r}")
+            return ()
+        asked = (kind,) if isinstance(kind, str) else tuple(kind or ())
+        declared = tuple(getattr(function, kinds.DECLARED_ATTR, ()))
+        for name in asked + declared:
+            if name not in kinds.BY_NAME:
+                raise RegistrationError(f"{fn_path}: unknown kind {name!r}; kinds are {sorted(kinds.BY_NAME)}")
+        own = kinds.builtin_kinds(self._kind, fn_path)
+        if not (asked or declared or own or registered_kinds(self._kind, fn_path)):
+            role = "builder" if self._kind == "model" else "trainer"
+            raise RegistrationError(
+                f"{role} {fn_path}: no table would train it; name the model kind it is trained as with kind= "
+                f"(one of {sorted(kinds.BY_NAME)}) or declare it with schemas.kinds.declare(...)"
+            )
+        return tuple(n for n in dict.fromkeys(asked + declared) if n not in own)
 
     def fn_config(self, key: Mapping[str, Any]) -> tuple[str, dict]:
         """(dotted path, config) of the entry that ``key`` selects."""
         fn, config = (self & dict(key)).fetch1(self._attr("fn"), self._attr("config"))
         return fn, dict(config)
+
+    def data_description(self, key: Mapping[str, Any]) -> tuple[str, dict]:
+        """What a trained model's job records of its dataset entry (the protocol every dataset
+        table of ``TrainedModelBase`` offers): the loader's path and config."""
+        return self.fn_config(key)
 
     def build(self, key: Mapping[str, Any], **passed):
         """Call the entry's function with its config and the arguments the pipeline passes."""
@@ -119,3 +184,46 @@ class Seed(dj.Lookup):
     # random seeds; profiles insert the seeds they repeat each model over
     seed : int32   # seed of initialisation and data order (integer)
     """
+
+
+@schema
+class FunctionKind(dj.Manual):
+    definition = """
+    # a lab's builder or trainer and a model kind it is trained as (the pipeline's own are declared in schemas.kinds)
+    fn_role : enum('model', 'trainer')  # a model builder (ModelConfig) or a trainer (TrainerConfig)
+    fn : varchar(100)                   # dotted path of the function
+    kind : varchar(32)                  # a kind of schemas.kinds, e.g. baseline, mtl
+    ---
+    assigned = CURRENT_TIMESTAMP : datetime  # when it was registered (server time)
+    """
+
+
+def registered_kinds(role: str, fn_path: str) -> tuple[str, ...]:
+    """The kinds stored for a lab's function (not the pipeline's own, see schemas.kinds)."""
+    return tuple((FunctionKind & {"fn_role": role, "fn": fn_path}).to_arrays("kind").tolist())
+
+
+def functions_of(kind: str, role: str) -> tuple[str, ...]:
+    """Every builder (``role="model"``) or trainer of ``kind``: the pipeline's own, then the lab's."""
+    recipe = kinds.get(kind)
+    own = recipe.builders if role == "model" else recipe.trainers
+    lab = (FunctionKind & {"fn_role": role, "kind": kind}).to_arrays("fn", order_by="fn").tolist()
+    return tuple(dict.fromkeys([*own, *lab]))
+
+
+def pairs_of(kind: str, model_attr: str = "model_fn", trainer_attr: str = "trainer_fn") -> list[dict]:
+    """Restriction dicts: every (builder, trainer) combination of ``kind``."""
+    return [{model_attr: m, trainer_attr: t} for m in functions_of(kind, "model") for t in functions_of(kind, "trainer")]
+
+
+def pairs_of_table(table: str) -> list[dict]:
+    """Every (builder, trainer) combination that table ``table`` (a class name) trains."""
+    return [pair for k in kinds.of_table(table) for pair in pairs_of(k.name)]
+
+
+def kind_of(table: str, model_fn: str, trainer_fn: str) -> str:
+    """The kind that table ``table`` trains a (builder, trainer) pair as (the first declared)."""
+    for k in kinds.of_table(table):
+        if model_fn in functions_of(k.name, "model") and trainer_fn in functions_of(k.name, "trainer"):
+            return k.name
+    raise LookupError(f"{table} trains no kind with builder {model_fn} and trainer {trainer_fn}")

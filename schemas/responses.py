@@ -25,13 +25,10 @@ from .connection import make_schema
 from .images import ImageDataset
 from .predictor import MonkeyPredictor
 from .recording import NeuralDataset, readout_name
-from .registry import ModelConfig, TrainerConfig  # noqa: F401 (definitions name them)
+from .registry import ModelConfig, TrainerConfig, pairs_of  # noqa: F401 (definitions name them)
 from .trained_model import CheckpointBase, TrainedModelBase
 
 schema = make_schema("responses")
-
-ORACLE_READOUT_MODEL = "pipeline.models.predictor.build_oracle_readout"
-ORACLE_READOUT_TRAINER = "pipeline.training.neural.train_oracle_readout"
 
 _READOUT_PARENTS = (
     "OracleStage2",
@@ -62,8 +59,8 @@ class OracleReadout(TrainedModelBase):
     def key_source(self):
         readout_model = ModelConfig.proj(readout_model_fn="model_fn", readout_model_hash="model_hash")
         readout_trainer = TrainerConfig.proj(readout_trainer_fn="trainer_fn", readout_trainer_hash="trainer_hash")
-        return (OracleStage2.proj() * NeuralDataset.proj() * (readout_model & {"readout_model_fn": ORACLE_READOUT_MODEL})
-                * (readout_trainer & {"readout_trainer_fn": ORACLE_READOUT_TRAINER}))
+        return (OracleStage2.proj() * NeuralDataset.proj() * readout_model * readout_trainer
+                & pairs_of("oracle_readout", "readout_model_fn", "readout_trainer_fn"))
 
     @staticmethod
     def _readout_keys(key) -> tuple[dict, dict]:
@@ -72,7 +69,7 @@ class OracleReadout(TrainedModelBase):
 
     def make_fetch(self, key):
         model_key, trainer_key = self._readout_keys(key)
-        return (ModelConfig().fn_config(model_key), NeuralDataset().fn_config(key), TrainerConfig().fn_config(trainer_key),
+        return (ModelConfig().fn_config(model_key), NeuralDataset().data_description(key), TrainerConfig().fn_config(trainer_key),
                 int(key["seed"]))
 
     def build_model(self, key, model, dataloaders, seed):

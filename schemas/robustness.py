@@ -21,6 +21,7 @@ from pipeline import robustness as rb
 from pipeline.corruptions import SEVERITIES, TIN_TC, category_of
 from pipeline.evaluation import unpack
 
+from . import kinds
 from .connection import make_schema
 from .corruption import Corruption, CorruptionSource  # noqa: F401 (definitions name them)
 from .evaluation import ClassifierModel, Evaluation
@@ -32,8 +33,6 @@ schema = make_schema("robustness")
 
 REPETITIONS = 250
 BOOTSTRAP_SEED = 0
-_PRODUCER_OF_KIND = {"mtl_monkey": "monkey_predictor", "mtl_oracle": "oracle_readout", "mtl_shuffled": "shuffled"}
-_PART_OF_KIND = {"baseline": "FromClassifier", "oracle": "FromOracle"}
 
 
 def family_members(family_key: dict, image_dataset: str | None = None) -> tuple[list[dict], int]:
@@ -50,11 +49,11 @@ def family_members(family_key: dict, image_dataset: str | None = None) -> tuple[
     if image_dataset is not None and image_dataset != family["image_dataset"]:
         return [], len(plan)
     image_dataset = family["image_dataset"]
-    part = getattr(ClassifierModel, _PART_OF_KIND.get(family["kind"], "FromMTL"))
+    part = ClassifierModel.part_of_kind(kinds.of_family(family["kind"]).name)
     rows = (part & {"image_dataset": image_dataset}).to_dicts()
     members = [r for r in rows if (r["model_fn"], r["model_hash"], r["trainer_fn"], r["trainer_hash"], int(r["seed"])) in plan]
-    if family["kind"] in _PRODUCER_OF_KIND:
-        wanted = {"image_dataset": image_dataset, "producer": _PRODUCER_OF_KIND[family["kind"]],
+    if family["kind"] in kinds.PRODUCER_OF_FAMILY:
+        wanted = {"image_dataset": image_dataset, "producer": kinds.PRODUCER_OF_FAMILY[family["kind"]],
                   "neural_dataset": family["neural_dataset"]}
         responses = set((ResponseSource & wanted).to_arrays("responses_id").tolist())
         members = [r for r in members if r["responses_id"] in responses]
@@ -261,11 +260,13 @@ class RobustnessRegression(dj.Computed):
         return Robustness.proj() & ready
 
     def make_fetch(self, key):
-        return ()
+        # the points regressed: DataJoint fetches them again in make_insert's transaction and
+        # refuses to insert if a member's score or FEVe changed meanwhile
+        members = [{k: m[k] for k in ("classifier_id", "robustness", "clean_accuracy")}
+                   for m in (Robustness.Member & key).to_dicts(order_by="classifier_id")]
+        return members, [_neural_fev({**key, **m}) for m in members]
 
-    def make_compute(self, key):
-        members = (Robustness.Member & key).to_dicts(order_by="classifier_id")
-        neural = [_neural_fev(m) for m in members]
+    def make_compute(self, key, members, neural):
         fit = rb.regression(np.array([m["robustness"] for m in members]),
                             {"clean_accuracy": np.array([m["clean_accuracy"] for m in members]), "neural": np.array(neural)})
         points = [{**key, "classifier_id": m["classifier_id"], "robustness": m["robustness"],

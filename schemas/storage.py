@@ -30,7 +30,8 @@ import uuid
 
 import datajoint as dj
 
-from .connection import STORE, ConfigurationError, describe, is_embedded, make_schema, prefix
+from .connection import describe, make_schema
+from .settings import STORE, ConfigurationError, is_embedded, prefix
 
 log = logging.getLogger(__name__)
 

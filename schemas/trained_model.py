@@ -2,7 +2,7 @@
 
 A concrete table sets the registry tables and its checkpoint table as class attributes. The
 dataset table is either the registry's ``DatasetConfig`` or a table of the pipeline's own
-data (e.g. ``recording.NeuralDataset``); either way it offers ``fn_config(key)`` (a small,
+data (e.g. ``recording.NeuralDataset``); either way it offers ``data_description(key)`` (a small,
 hashable description read in ``make_fetch``) and ``build(key, seed=...)`` (the dataloaders)
 (collaborators injected, as in sinzlab/mei) and gets its definition from them::
 
@@ -38,7 +38,9 @@ from pipeline.device import choose_device
 from pipeline.training.checkpoint import Checkpointer, TrainingInterrupted, deserialise
 
 from . import stop
-from .connection import connection, pipeline_home, retry_lost_connection, retry_transient
+from .connection import connection
+from .retry import retry_lost_connection, retry_transient
+from .settings import pipeline_home
 
 
 def _parent_lines(parents: tuple[str, ...]) -> str:
@@ -135,10 +137,6 @@ class TrainedModelBase(dj.Computed):
     trainer_table = None
     seed_table = None
     checkpoint_table = None
-    #: the builder and trainer functions this table trains (dotted paths); registry entries of
-    #: other functions are not paired with it, so the key source holds only sensible jobs
-    model_fns: tuple[str, ...] = ()
-    trainer_fns: tuple[str, ...] = ()
     #: checkpoint policy: every N epochs and/or every M minutes
     checkpoint_every_epochs: int | None = 1
     checkpoint_every_minutes: float | None = None
@@ -163,13 +161,17 @@ class TrainedModelBase(dj.Computed):
 
     @property
     def key_source(self):
+        """Every registry combination of a (builder, trainer) pair of a kind this table trains
+        (schemas.kinds): entries of other functions are not paired with it."""
+        from .registry import pairs_of_table
+
         parents = self.model_table.proj() * self.dataset_table.proj() * self.trainer_table.proj() * self.seed_table.proj()
-        return parents & [{"model_fn": f} for f in self.model_fns] & [{"trainer_fn": f} for f in self.trainer_fns]
+        return parents & pairs_of_table(type(self).__name__)
 
     # -- the three-part make -------------------------------------------------------------
     def make_fetch(self, key):
         model = self.model_table().fn_config(key)
-        dataset = self.dataset_table().fn_config(key)
+        dataset = self.dataset_table().data_description(key)
         trainer = self.trainer_table().fn_config(key)
         return model, dataset, trainer, int(key["seed"])
 

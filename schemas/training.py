@@ -23,6 +23,4 @@ class TrainedModel(TrainedModelBase):
     trainer_table = TrainerConfig
     seed_table = Seed
     checkpoint_table = TrainingCheckpoint
-    model_fns = ("pipeline.models.mlp.build_mlp",)
-    trainer_fns = ("pipeline.training.train_classifier",)
     definition = TrainedModelBase.definition_for(*_PARENTS)

@@ -18,6 +18,9 @@ MEDIUM_DATA = {"n_train": 12000, "n_validation": 1000, "n_features": 32, "n_clas
 
 
 def register(seeds, data=SMALL_DATA, epochs=2, hidden=(16,)):
+    import schemas
+
+    schemas.activate()  # a no-op where the tests' session has; a script of its own binds the tables here
     from schemas.registry import DatasetConfig, ModelConfig, Seed, TrainerConfig
 
     Seed.insert([(s,) for s in seeds], skip_duplicates=True)

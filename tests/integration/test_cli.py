@@ -20,6 +20,16 @@ def test_status_json_reports_every_table(clean, python, worker_env):
     assert rows["training.TrainedModel"]["done"] == 0
 
 
+def test_status_runs_without_importing_matplotlib(clean, python, worker_env):
+    """status is what an operator runs on a worker host: it needs no plotting stack."""
+    script = ("import sys\nfrom populate.cli import main\nrc = main(['status'])\n"
+              "print('matplotlib imported:', 'matplotlib' in sys.modules)\nsys.exit(rc)\n")
+    out = subprocess.run([python, "-c", script], cwd=REPO, env=worker_env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "training.TrainedModel" in out.stdout
+    assert "matplotlib imported: False" in out.stdout
+
+
 def test_schema_names_carry_the_prefix(pipeline_modules, backend):
     prefix = backend.env["PIPELINE_PREFIX"]
     assert all(module.schema.database.startswith(prefix) for module in pipeline_modules)
@@ -31,7 +41,8 @@ def test_interactive_deletes_ask_first_as_datajoint_users_expect(clean, python, 
     from schemas.registry import Seed
 
     Seed.insert1((41,), skip_duplicates=True)
-    script = ("import datajoint as dj\nfrom schemas.registry import Seed\nprint('safemode', dj.config['safemode'])\n"
+    script = ("import datajoint as dj\nimport schemas\nschemas.activate()\nfrom schemas.registry import Seed\n"
+              "print('safemode', dj.config['safemode'])\n"
               "(Seed & {'seed': 41}).delete()\n")
     out = subprocess.run([python, "-c", script], cwd=REPO, env=worker_env, input="no\n", capture_output=True, text=True,
                          timeout=300)

@@ -10,15 +10,15 @@ from .conftest import BACKEND
 pytestmark = pytest.mark.skipif(BACKEND.name != "embedded", reason="only for the embedded default")
 
 PROBE = (
-    "from schemas import connection; c = connection.connection(); "
-    "print(connection._embedded_server.get_pid(), connection.dj.config['database.host'])"
+    "from schemas import connection, embedded; c = connection.connection(); "
+    "print(embedded.server().get_pid(), connection.dj.config['database.host'])"
 )
 
 
 def test_a_second_process_reuses_the_running_server(pipeline_modules, python, worker_env):
-    from schemas import connection
+    from schemas import connection, embedded
 
-    mine = connection._embedded_server.get_pid()
+    mine = embedded.server().get_pid()
     out = subprocess.run([python, "-c", PROBE], cwd=REPO, env=worker_env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     pid, host = out.stdout.split()

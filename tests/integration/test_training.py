@@ -69,3 +69,30 @@ def test_a_checkpoint_saved_for_other_code_is_refused_and_nothing_is_stored(clea
     result = TrainedModel.populate(reserve_jobs=True, suppress_errors=True)
     assert result["success_count"] == 0 and "not resumed" in str(result["error_list"][0][1])
     assert len(TrainedModel()) == 0 and len(TrainingCheckpoint()) == 1  # the checkpoint is kept for the operator
+
+
+def test_an_input_changed_between_fetch_and_insert_fails_the_job_and_inserts_nothing(clean, monkeypatch):
+    """make_fetch returns what make_compute uses (the configurations): DataJoint fetches it
+    again in make_insert's transaction and refuses a row computed from inputs that changed."""
+    from schemas.registry import TrainerConfig
+    from schemas.training import TrainedModel, TrainingCheckpoint
+
+    entries = register(seeds=[1], epochs=1)
+    compute = TrainedModel.make_compute
+
+    def compute_then_edit_the_trainer(self, key, *fetched):
+        result = compute(self, key, *fetched)
+        # another client edits the trainer entry while this job computes
+        trainer = {k: entries[k] for k in ("trainer_fn", "trainer_hash")}
+        config = (TrainerConfig & trainer).fetch1("trainer_config")
+        TrainerConfig.update1({**trainer, "trainer_config": {**config, "lr": 0.5}})
+        return result
+
+    monkeypatch.setattr(TrainedModel, "make_compute", compute_then_edit_the_trainer)
+    result = TrainedModel.populate(reserve_jobs=True, suppress_errors=True)
+    assert result["success_count"] == 0 and len(result["error_list"]) == 1
+    assert "make_fetch" in result["error_list"][0][1] and "changed" in result["error_list"][0][1]
+    assert len(TrainedModel()) == 0
+    assert TrainedModel.jobs.progress()["error"] == 1
+    # nothing of the job remains: its one epoch was its last, which saves no checkpoint
+    assert len(TrainingCheckpoint()) == 0

@@ -150,3 +150,29 @@ def test_gc_removes_files_left_by_a_failed_job(clean):
     report = collect_garbage(schemas_, min_age_s=0)
     assert report["orphaned"] == 1 and report["deleted"] == 1
     assert _store_orphans(clean) == 0
+
+
+def test_a_worker_syncs_the_catalogs_once_per_pass_not_once_per_table(clean, monkeypatch):
+    from populate.worker import run_worker
+    from schemas import catalog
+    from schemas.training import TrainedModel
+
+    register(seeds=[1], epochs=1)
+    calls = []
+    sync_all = catalog.sync_all
+
+    def counted():
+        calls.append(1)
+        return sync_all()
+
+    # SyncsCatalogs.populate looks the function up here too: a table that synced again would count
+    monkeypatch.setattr(catalog, "sync_all", counted)
+    summary = run_worker(display_progress=False, gc_min_age_s=None, poll_s=0.1)
+    assert summary["done"]["TrainedModel"] == 1 and len(TrainedModel()) == 1
+    assert summary["passes"] >= 2  # one that trained, one that found nothing left
+    assert len(calls) == summary["passes"]
+    # outside a worker's pass, a notebook's populate() of a catalog-keyed table still syncs
+    from schemas.evaluation import Evaluation
+
+    Evaluation.populate()
+    assert len(calls) == summary["passes"] + 1
