@@ -35,3 +35,25 @@ def test_demo_wall_time_reads_the_demos_record_or_says_to_run_it(tmp_path):
     # worker processes add up), not of the wall time
     assert lines[3].split()[:2] == ["MTLModel", "60.0"] and "66.7%" in lines[3]
     assert lines[4].split()[:2] == ["Evaluation", "30.0"] and "(16 jobs)" in lines[4]
+
+
+def test_the_paper_cost_projection_counts_the_profiles_models_and_scales_with_the_fleet():
+    sys.path.insert(0, str(REPO / "bench"))
+    import paper_cost
+
+    result = paper_cost.main(gpus=(1, 2, 64), mfu=0.4)
+    assert result["mfu_source"] == "given on the command line"
+    assert set(result["epochs"]) == {31, 200}  # the stopping rule's floor (1 + 5 x (5 + 1)) and its maximum
+    low, high = result["epochs"][31], result["epochs"][200]
+    # the paper profile: 5 seeds; MTL-Monkey and MTL-Shuffled over 12 ratios and MTL-Oracle at 1:1
+    assert low["tables"]["MTLModel"]["jobs"] == 5 * (12 + 12 + 1) and low["tables"]["Classifier (Baseline)"]["jobs"] == 5
+    assert low["tables"]["Evaluation (clean + 70 TIN-TC sets)"]["jobs"] == 5 * 3 + 125
+    # training scales with epochs; evaluation does not
+    assert high["tables"]["MTLModel"]["pflop"] > 6 * low["tables"]["MTLModel"]["pflop"]
+    assert high["tables"]["Evaluation (clean + 70 TIN-TC sets)"] == low["tables"]["Evaluation (clean + 70 TIN-TC sets)"]
+    fleet = high["fleet"]
+    # twice the GPUs halve an arithmetic-bound wall time; a large fleet waits for its longest chain
+    assert fleet[1]["bound"] == fleet[2]["bound"] == "GPU arithmetic"
+    assert abs(fleet[2]["GPU arithmetic hours"] * 2 - fleet[1]["GPU arithmetic hours"]) <= 0.02
+    assert fleet[64]["bound"] == "longest chain" and fleet[64]["wall_hours"] == high["chain_hours"]
+    assert result["macs_per_image"]["full"] > 1.5e9 > result["macs_per_image"]["shared"] > 0
