@@ -29,7 +29,9 @@ def _status(args) -> int:
 
 
 def _status_once(args) -> int:
-    from schemas import connection, jobs
+    from schemas import connection
+
+    from . import jobs
 
     report = jobs.status()
     if args.json:
@@ -62,7 +64,10 @@ def _gc(args) -> int:
 
 
 def _claim_store(args) -> int:
-    from schemas import storage
+    from schemas import connection, storage
+
+    # only the storage stage: the other stages' activation checks the owner, which claiming decides
+    connection.activate_stage("storage")
 
     print(json.dumps(storage.claim_store()))
     return 0
@@ -146,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_gc)
 
     p = sub.add_parser("claim-store", help="write this database's owner marker into a store that has none")
-    p.set_defaults(func=_claim_store)
+    p.set_defaults(func=_claim_store, activate=False)
 
     from . import ingest
 

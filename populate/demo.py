@@ -117,10 +117,10 @@ def demo_processes(cpus: int | None = None) -> int:
 
 
 def main(args) -> int:
-    from schemas import connection, jobs
-
     import schemas
+    from schemas import connection
 
+    from . import jobs
     from .worker import collect_store_garbage, run_cpu_pool, threads_per_process
 
     started = time.monotonic()

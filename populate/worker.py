@@ -8,7 +8,7 @@ hand each job to exactly one of them. A worker
   (``run_cpu_pool``: at the demo's 1/8 width one training step keeps two threads only
   partly busy, and two one-thread processes trained 1.6x as many images per second as one
   two-thread process on a 2-core machine);
-* re-queues jobs lost by killed or stopped workers (``schemas.jobs.recover``) every
+* re-queues jobs lost by killed or stopped workers (``populate.jobs.recover``) every
   ``maintenance_s`` seconds;
 * on SIGTERM lets the running trainer save its checkpoint and stop, gives its job back,
   and exits;
@@ -211,9 +211,11 @@ def run_worker(
     from pipeline.profiling import ArithmeticClock
 
     check_gpu_usable()  # before any job is reserved: never train on the CPU without a word
-    from schemas import catalog, connection, jobs, load_all, stop
-
     import datajoint as dj
+
+    from schemas import catalog, connection, load_all, stop
+
+    from . import jobs
 
     connection.configure()
     log.info("worker %d on %s; store: %s", os.getpid(), connection.describe(), connection.describe_store())

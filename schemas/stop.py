@@ -3,7 +3,7 @@
 DataJoint's distributed ``populate`` turns SIGTERM into ``SystemExit`` wherever the process
 happens to be. While a trainer runs, :func:`stop_at_checkpoints` replaces that with a flag
 the trainer polls after each epoch; it then saves a checkpoint and stops, and the job is
-released by the worker (see ``schemas.jobs``) so that any worker can resume it.
+released by the worker (see ``populate.jobs``) so that any worker can resume it.
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ def pipeline_modules(backend):
 def _empty_all(modules):
     import datajoint as dj
 
-    from schemas.jobs import auto_tables
+    from populate.jobs import auto_tables
 
     for table in auto_tables(modules):
         if table.jobs.is_declared:

@@ -12,7 +12,7 @@ SKIPPED = ("Reconstruction", "Saliency", "SpectralControl", "NormRatio", "Recons
 def two_experiments(pipeline_modules, backend):
     from populate import demo, profiles
     from populate.worker import run_worker
-    from schemas.jobs import auto_tables
+    from populate.jobs import auto_tables
 
     from .conftest import reset
 

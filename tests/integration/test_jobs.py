@@ -19,7 +19,7 @@ def _reservation(key, connection_id, reserved_time):
 
 
 def test_a_reservation_under_a_reused_connection_id_is_requeued_after_the_grace(clean):
-    from schemas import jobs
+    from populate import jobs
     from schemas.training import TrainedModel
 
     key = {**register(seeds=[9]), "seed": 9}
@@ -34,7 +34,7 @@ def test_a_reservation_under_a_reused_connection_id_is_requeued_after_the_grace(
 
 
 def test_a_reservation_adopted_during_the_grace_is_kept(clean):
-    from schemas import jobs
+    from populate import jobs
     from schemas.training import TrainedModel
 
     key = {**register(seeds=[9]), "seed": 9}
@@ -48,7 +48,7 @@ def test_a_reservation_adopted_during_the_grace_is_kept(clean):
 
 
 def test_the_process_privilege_is_parsed_from_the_grants():
-    from schemas.jobs import has_process_privilege
+    from populate.jobs import has_process_privilege
 
     assert not has_process_privilege(["GRANT USAGE ON *.* TO `dataprocessor`@`%`",
                                       "GRANT SELECT, INSERT ON `cotrain\\_%`.* TO `dataprocessor`@`%`"])
@@ -59,7 +59,7 @@ def test_the_process_privilege_is_parsed_from_the_grants():
 
 @pytest.mark.skipif(BACKEND.name not in ("mariadb", "mysql8"), reason="MySQL/MariaDB grants")
 def test_a_user_named_like_a_privilege_is_not_granted_it(clean):
-    from schemas.jobs import has_process_privilege
+    from populate.jobs import has_process_privilege
     from schemas.training import TrainedModel
 
     conn = TrainedModel.connection

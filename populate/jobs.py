@@ -1,5 +1,8 @@
 """Job bookkeeping for workers: which tables to populate, recovery of lost jobs, status.
 
+It lives with its users, the worker, the demo and ``populate status``; the schemas know
+nothing of it.
+
 DataJoint keeps a jobs table per auto-populated table. Two things leave a job stuck there:
 a worker killed with SIGKILL leaves it ``reserved``; a worker stopped with SIGTERM leaves
 an ``error`` whose message says so. Neither is the job's fault, so both are put back in
@@ -17,9 +20,9 @@ import datajoint as dj
 
 import schemas
 
-from .connection import connection
-from .retry import TRANSIENT_ERRORS
-from .stop import STOP_MESSAGES
+from schemas.connection import connection
+from schemas.retry import TRANSIENT_ERRORS
+from schemas.stop import STOP_MESSAGES
 
 log = logging.getLogger(__name__)
 
