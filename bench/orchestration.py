@@ -19,7 +19,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("PIPELINE_PREFIX", f"bench{os.getpid()}_")
+# always a prefix of its own, never the operator's PIPELINE_PREFIX: the benchmark drops its
+# schemas at the end (its worker processes inherit the parent's through PIPELINE_BENCH_PREFIX)
+os.environ["PIPELINE_PREFIX"] = os.environ.setdefault("PIPELINE_BENCH_PREFIX", f"bench{os.getpid()}_")
 
 DATA = {"n_train": 4000, "n_validation": 500, "n_features": 32, "n_classes": 4}
 MODEL = {"hidden": [64]}
@@ -118,6 +120,12 @@ def populated() -> float:
         TrainedModel.populate(reserve_jobs=True)
         return time.perf_counter() - start
     finally:
+        from schemas import storage
+
+        # the bench's own prefix: its files, its marker and its schemas go, in that order
+        TrainedModel.delete_quick()
+        storage.collect_garbage(storage.pipeline_schemas(modules), min_age_s=0)
+        storage.remove_own_marker()
         for module in reversed(modules):
             module.schema.drop(prompt=False)
 
@@ -131,6 +139,11 @@ def main() -> dict:
         scaling = [jobs_per_second(1), jobs_per_second(2)]
     finally:
         schema.drop(prompt=False)
+        from schemas import storage
+
+        if storage.schema.is_activated() and storage.schema.exists:  # re-made by the worker processes' owner check
+            storage.remove_own_marker()
+            storage.schema.drop(prompt=False)
     result = {
         "jobs": len(SEEDS),
         "direct_s": round(t_direct, 3),

@@ -100,6 +100,13 @@ def plan(epochs: int, macs: dict, spec: dict) -> dict:
     readout_epochs = spec["oracle_readout"]["trainer"]["max_epochs"]
     ratios = list(dict.fromkeys([spec["mtl"]["batch_ratio"], *spec["mtl"]["sweep"]]))
 
+    # Oracle stage 1: each batch is half clean, half corrupted, plus the corrupted half's second
+    # copies, in one forward pass (1.5 images per training image); cross-entropy back through
+    # the whole network for the first two, the consistency term back through the shared
+    # block for the second copies
+    stage1_epoch = train * (1.5 * 2 * full + 4 * full + 0.5 * 4 * shared)
+    pool_copies = 2 / spec["oracle_stage1"]["pool_refresh_epochs"]  # corrupted copies per image and epoch
+
     def mtl_epoch(ratio: str) -> float:
         neural, classification = parse_batch_ratio(ratio)
         return train * 6 * full + train * (neural / classification) * 6 * shared
@@ -113,8 +120,8 @@ def plan(epochs: int, macs: dict, spec: dict) -> dict:
     eval_images = TIN_TEST * (1 + 70)
     rows = {
         "Classifier (Baseline)": (seeds, seeds * epochs * train * 6 * full, epochs * train * 6 * full),
-        "Classifier (Oracle stage 1: a clean and a corrupted copy)": (
-            seeds, seeds * epochs * 2 * train * 6 * full, epochs * 2 * train * 6 * full),
+        "Classifier (Oracle stage 1, 1.5 passes per image)": (
+            seeds, seeds * epochs * stage1_epoch, epochs * stage1_epoch),
         "OracleStage2 (frozen up to conv3_1)": (
             seeds, seeds * epochs * train * (2 * shared + 6 * (full - shared)), epochs * train * (2 * shared + 6 * (full - shared))),
         "MonkeyPredictor": (seeds, seeds * epochs * presentations * 6 * shared, epochs * presentations * 6 * shared),
@@ -124,27 +131,30 @@ def plan(epochs: int, macs: dict, spec: dict) -> dict:
         "MTLModel": (sum(n for _, n in mtl_models), sum(n * epochs * mtl_epoch(r) for r, n in mtl_models),
                      max(epochs * mtl_epoch(r) for r, _ in mtl_models)),
         "Evaluation (clean + 70 TIN-TC sets)": (classifiers, classifiers * eval_images * 2 * full, eval_images * 2 * full),
+        # frozen weights: a forward pass and the gradient with respect to the input only
         "Reconstruction (forward and input gradient to conv3_1)": (
-            reconstructed * 2, reconstructed * targets * norms * steps * 6 * shared,
-            max(spec["reconstruction"]["noisy_targets"], spec["reconstruction"]["natural_targets"]) * norms * steps * 6 * shared),
+            reconstructed * 2, reconstructed * targets * norms * steps * 4 * shared,
+            max(spec["reconstruction"]["noisy_targets"], spec["reconstruction"]["natural_targets"]) * norms * steps * 4 * shared),
     }
     # the chain of jobs that must run one after another (each on one GPU): the Oracle's two
     # stages, its readout, its responses, an MTL-Oracle model, its evaluation; or the
     # predictor, its responses, the slowest sweep model, its evaluation
     chain = {
-        "oracle": rows["Classifier (Oracle stage 1: a clean and a corrupted copy)"][2] + rows["OracleStage2 (frozen up to conv3_1)"][2]
+        "oracle": rows["Classifier (Oracle stage 1, 1.5 passes per image)"][2] + rows["OracleStage2 (frozen up to conv3_1)"][2]
         + rows["OracleReadout (frozen core, fixed epochs)"][2] + rows["PredictedResponses"][2]
         + epochs * mtl_epoch(spec["mtl"]["batch_ratio"]) + eval_images * 2 * full,
         "monkey": rows["MonkeyPredictor"][2] + rows["PredictedResponses"][2] + rows["MTLModel"][2] + eval_images * 2 * full,
     }
-    other_jobs = 70 + 1 + 2 + classifiers + 2 * reconstructed + reconstructed + (seeds * 2 + sum(n for _, n in mtl_models)) + 10
+    # CorruptionSet, SaliencyMap, ReconstructionTarget, SpectralControl, SaliencyNormRatio,
+    # NeuralEvaluation (predictors, readouts, MTL heads), Robustness and its regressions
+    other_jobs = 70 + 1 + 2 + 2 * reconstructed + reconstructed + (seeds * 2 + sum(n for _, n in mtl_models)) + 10
     return {"rows": rows, "chain_flops": max(chain.values()), "jobs": sum(r[0] for r in rows.values()) + other_jobs,
             "cpu_images": {"TIN-TC generation": TIN_TEST * 70,
-                           "Oracle stage 1 corruption pool": seeds * epochs * train}}
+                           "Oracle stage 1 corruption pool": int(seeds * epochs * train * pool_copies)}}
 
 
 def main(gpus=(1, 4, 16), mfu: float | None = None, peak_tflops: float = H200_BF16_PEAK_TFLOPS,
-         cores_per_gpu: int = CORES_PER_GPU) -> dict:
+         cores_per_gpu: int = CORES_PER_GPU, corruption_s_per_image: float | None = None) -> dict:
     from populate.profiles import PAPER_BUDGET, profile
 
     spec = profile("paper")
@@ -159,7 +169,7 @@ def main(gpus=(1, 4, 16), mfu: float | None = None, peak_tflops: float = H200_BF
     else:
         mfu, mfu_source = DEFAULT_MFU, "assumed: bench/gpu.py has not run on a GPU here"
     floor = 1 + PAPER_BUDGET["max_lr_decays"] * (PAPER_BUDGET["patience"] + 1)
-    per_image_s = _corruption_seconds_per_image()
+    per_image_s = _corruption_seconds_per_image() if corruption_s_per_image is None else corruption_s_per_image
     rate = peak_tflops * 1e12 * mfu
     out = {"macs_per_image": macs, "mfu": mfu, "mfu_source": mfu_source, "peak_tflops": peak_tflops,
            "corruption_cpu_s_per_image": round(per_image_s, 4), "epochs": {}}
@@ -178,7 +188,7 @@ def main(gpus=(1, 4, 16), mfu: float | None = None, peak_tflops: float = H200_BF
             print(f"  CPU: {name}: {hours:.1f} CPU-hours ({p['cpu_images'][name]:,} images)")
         # an Oracle stage-1 job waits for its corruption pool, made on the cores beside its GPU
         pool_s = p["cpu_images"]["Oracle stage 1 corruption pool"] / len(spec["seeds"]) * per_image_s / cores_per_gpu
-        stage1_gpu_s = p["rows"]["Classifier (Oracle stage 1: a clean and a corrupted copy)"][2] / rate
+        stage1_gpu_s = p["rows"]["Classifier (Oracle stage 1, 1.5 passes per image)"][2] / rate
         chain_s += max(0.0, pool_s - stage1_gpu_s)
         cpu_s = sum(cpu_hours.values()) * 3600
         print(f"  an Oracle stage-1 job: {stage1_gpu_s / 3600:.2f} h of GPU arithmetic, {pool_s / 3600:.2f} h of corruption "

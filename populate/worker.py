@@ -257,6 +257,7 @@ def run_worker(
                 raise
             log.warning("catalog sync: lost the database connection (%s); reconnecting", err)
             connection.reconnect()
+            last_maintenance = -float("inf")  # re-queue what the lost connection held, at once
             continue
         with catalog.already_synced():
             for table in all_tables:

@@ -44,10 +44,15 @@ def activate(prefix: str | None = None) -> list:
     """Bind every stage's tables to the database, declaring what is missing, and return the
     stage modules in order. ``prefix`` names the schemas (``<prefix><stage>``; default
     ``PIPELINE_PREFIX``); a process works with one prefix. Calling it again does nothing."""
-    if prefix is not None:
-        os.environ["PIPELINE_PREFIX"] = prefix
     modules = [importlib.import_module(name) for name in STAGES]
     from . import connection
+
+    if prefix is not None and prefix != os.environ.get("PIPELINE_PREFIX", connection.DEFAULT_PREFIX):
+        bound = connection.bound_prefix()
+        if bound is not None:
+            raise connection.ConfigurationError(
+                f"this process's tables are bound to prefix {bound!r}; a process works with one prefix, not {prefix!r}")
+        os.environ["PIPELINE_PREFIX"] = prefix
 
     for name in STAGES:
         connection.activate_stage(name.rsplit(".", 1)[1])

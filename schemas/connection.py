@@ -221,6 +221,14 @@ def make_schema(stage: str) -> dj.Schema:
     return schema
 
 
+def bound_prefix() -> str | None:
+    """The prefix this process's stages are bound to, or None before any is."""
+    for stage, schema in _stage_schemas.items():
+        if schema.is_activated() and schema.database.endswith(stage):
+            return schema.database[: -len(stage)]
+    return None
+
+
 def activate_stage(stage: str) -> dj.Schema:
     """Bind one stage's schema to ``<PIPELINE_PREFIX><stage>`` on this process's connection.
 

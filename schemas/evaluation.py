@@ -72,10 +72,11 @@ class ClassifierModel(Catalog, dj.Manual):
     _TABLES = {"FromClassifier": Classifier, "FromOracle": OracleStage2, "FromMTL": MTLModel}
 
     @classmethod
-    def part_of_kind(cls, kind: str) -> type:
-        """The Part that lists models of ``kind`` (a kind of schemas.kinds)."""
+    def part_of_kind(cls, kind: str) -> type | None:
+        """The Part that lists models of ``kind`` (a kind of schemas.kinds); None for a kind
+        that is no classifier (the Monkey Predictor, the Oracle readout)."""
         table = kinds.get(kind).table
-        return next(getattr(cls, part) for part, source in cls._TABLES.items() if source.__name__ == table)
+        return next((getattr(cls, part) for part, source in cls._TABLES.items() if source.__name__ == table), None)
 
     def load_model(self, key):
         part, source_key = self.source_of(key)

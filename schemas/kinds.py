@@ -39,6 +39,11 @@ class Kind:
     family: str | None = None  #: the ``Family.kind`` whose members it makes (MTL: one per producer, below)
     reconstruction: str | None = None  #: ``ReconstructionMethod.for_models`` that reconstructs from it
 
+    @property
+    def builds(self) -> bool:
+        """Whether its table builds a model from its own builder (the Oracle's continues its stage 1)."""
+        return bool(self.builders)
+
 
 KINDS: tuple[Kind, ...] = (
     Kind(
@@ -68,7 +73,9 @@ KINDS: tuple[Kind, ...] = (
     ),
     Kind(
         "oracle", "OracleStage2",
-        builders=("pipeline.models.vgg.build_vgg_classifier",),
+        # no builder of its own: a stage-2 row continues its stage-1 model (whose builder is
+        # an oracle_stage1 builder), so a builder is registered as oracle_stage1
+        builders=(),
         trainers=("pipeline.training.classification.train_oracle_stage2",),
         consumes="an oracle_stage1 model: its shared block frozen, the rest re-initialised and retrained clean",
         produces="as baseline, plus reinitialise_after_shared_block()",

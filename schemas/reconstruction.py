@@ -221,6 +221,12 @@ class Reconstruction(dj.Computed):
         self.Image.insert(rows)
 
 
+def _digest(array: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
 def _standardised_target(key) -> np.ndarray:
     mean, std = (ImageDataset & key).fetch1("pixel_mean", "pixel_std")
     image = np.asarray((ReconstructionTarget.Image & key).fetch1("image"), dtype=np.float64)
@@ -243,18 +249,25 @@ class SpectralControl(dj.Computed):
         control : <npy@artifacts>       # (64, 64) float32, standardised pixel space
         """
 
-    def make_fetch(self, key):
-        # the reconstructions and their targets, as arrays: fetched again in make_insert's
-        # transaction, so a reconstruction replaced meanwhile makes the insert fail
-        images = []
-        for r in (Reconstruction.Image & key).to_dicts(order_by=("target_index", "norm")):
-            target = _standardised_target({**key, "target_index": r["target_index"]})
-            images.append((int(r["target_index"]), float(r["norm"]), np.asarray(r["reconstruction"], dtype=np.float64), target))
-        return (images,)
+    @staticmethod
+    def _images(key) -> list[tuple[int, float, np.ndarray]]:
+        return [(int(r["target_index"]), float(r["norm"]), np.asarray(r["reconstruction"], dtype=np.float64))
+                for r in (Reconstruction.Image & key).to_dicts(order_by=("target_index", "norm"))]
 
-    def make_compute(self, key, images):
+    def make_fetch(self, key):
+        # the reconstructions it is computed from, as (target, norm, SHA-256 of the array):
+        # fetched again in make_insert's transaction, so one replaced meanwhile makes the
+        # insert fail (digests, because DataJoint's DeepHash of the arrays themselves takes
+        # tens of ms each, inside that transaction)
+        return ([(t, n, _digest(x)) for t, n, x in self._images(key)],)
+
+    def make_compute(self, key, digests):
+        images = self._images(key)
+        if [(t, n, _digest(x)) for t, n, x in images] != digests:
+            raise RuntimeError(f"SpectralControl {key}: the reconstructions changed while the job ran; it is retried")
         rows = []
-        for target_index, norm, reconstruction, target in images:
+        for target_index, norm, reconstruction in images:
+            target = _standardised_target({**key, "target_index": target_index})
             control = rc.spectral_control(reconstruction, target)
             rows.append({**key, "target_index": target_index, "norm": norm, "control": control.astype(np.float32)})
         return (rows,)

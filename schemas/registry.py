@@ -108,6 +108,11 @@ class _ConfigRegistry:
         for name in asked + declared:
             if name not in kinds.BY_NAME:
                 raise RegistrationError(f"{fn_path}: unknown kind {name!r}; kinds are {sorted(kinds.BY_NAME)}")
+        if self._kind == "model":
+            borrowed = [n for n in asked + declared if not kinds.get(n).builds]
+            if borrowed:
+                raise RegistrationError(f"builder {fn_path}: kind(s) {borrowed} build no model of their own (the Oracle "
+                                        "continues its stage-1 model); register the builder as oracle_stage1")
         own = kinds.builtin_kinds(self._kind, fn_path)
         if not (asked or declared or own or registered_kinds(self._kind, fn_path)):
             role = "builder" if self._kind == "model" else "trainer"

@@ -50,6 +50,8 @@ def family_members(family_key: dict, image_dataset: str | None = None) -> tuple[
         return [], len(plan)
     image_dataset = family["image_dataset"]
     part = ClassifierModel.part_of_kind(kinds.of_family(family["kind"]).name)
+    if part is None:  # a family of models that classify nothing has no members here
+        return [], len(plan)
     rows = (part & {"image_dataset": image_dataset}).to_dicts()
     members = [r for r in rows if (r["model_fn"], r["model_hash"], r["trainer_fn"], r["trainer_hash"], int(r["seed"])) in plan]
     if family["kind"] in kinds.PRODUCER_OF_FAMILY:
@@ -61,9 +63,12 @@ def family_members(family_key: dict, image_dataset: str | None = None) -> tuple[
 
 
 def reference_family(experiment: str, image_dataset: str) -> dict | None:
-    """The experiment's Baseline family on ``image_dataset`` (the first by name)."""
+    """The experiment's Baseline family on ``image_dataset``: the one named "Baseline", else
+    the first baseline-kind family by name (a lab's own baseline-kind family, e.g. "AlexNet",
+    is scored against the Baseline, never made the reference because it sorts first)."""
     keys = (Family & {"experiment": experiment, "kind": "baseline", "image_dataset": image_dataset}).keys(order_by="family")
-    return keys[0] if keys else None
+    named = [k for k in keys if k["family"] == "Baseline"]
+    return (named or keys or [None])[0]
 
 
 def _ready(family_key: dict, source: dict) -> bool:

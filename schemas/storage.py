@@ -131,6 +131,19 @@ def write_marker() -> dict:
     return marker
 
 
+def remove_own_marker() -> bool:
+    """Delete this prefix's owner marker, if it names this database (the step before dropping
+    the prefix's schemas for good: with the schemas goes the identity the marker names, and a
+    later database under the same prefix would find the store owned by a database that is
+    gone). Another database's marker is never touched. Returns whether one was deleted."""
+    marker = read_marker()
+    if marker is None or marker["database_id"] != database_id():
+        return False
+    with _store_calls():
+        _backend().remove(marker_name())
+    return True
+
+
 def _unavailable(err: Exception) -> StoreUnavailableError:
     """The one-line reason a store cannot be used, with what to do about it."""
     spec = dj.config["stores"][STORE]

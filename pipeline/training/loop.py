@@ -186,7 +186,9 @@ def fit(
     if loop.resumed is not None:
         model.load_state_dict(loop.resumed["model"])
         optimizer.load_state_dict(loop.resumed["optimizer"])
-        plateau.load_state_dict(loop.resumed["plateau"])
+        # a checkpoint of the neural trainer from before this engine kept the schedule at the top level
+        plateau.load_state_dict(loop.resumed["plateau"] if "plateau" in loop.resumed else
+                                {"scheduler": loop.resumed["scheduler"], "decays": loop.resumed["decays"]})
         history, best_score, best_state = list(loop.resumed["history"]), float(loop.resumed["best_score"]), loop.resumed["best_state"]
         loop.restore_rng()
 

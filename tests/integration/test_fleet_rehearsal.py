@@ -85,7 +85,7 @@ def _status(env) -> dict:
 def test_compose_fleet_rehearsed_two_workers_as_the_worker_account_finish_the_tiny_profile(fleet):
     env = fleet["env"]
     assert env["DJ_USER"] == "pipeline" and env["DJ_PASS"] == "worker-secret-1"  # the least-privileged account
-    setup = ("from populate import demo, profiles\n"
+    setup = ("import schemas\nschemas.activate()\nfrom populate import demo, profiles\n"
              "spec = profiles.profile('tiny')\n"
              "demo.ensure_virtual_monkey(spec['virtual_monkey'])\n"
              "demo.ensure_image_set(spec['image_set'])\n"

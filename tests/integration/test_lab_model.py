@@ -132,6 +132,9 @@ def test_a_declared_kind_needs_no_kind_argument_and_an_unknown_kind_is_refused(c
 
     with pytest.raises(RegistrationError, match="unknown kind 'resnet'"):
         ModelConfig().add_entry(labzoo.models.build_small_cnn, {}, kind="resnet")
+    # the Oracle's second stage continues its stage-1 model: a builder of that kind would never be used
+    with pytest.raises(RegistrationError, match="register the builder as oracle_stage1"):
+        ModelConfig().add_entry(labzoo.models.build_small_cnn, {}, kind="oracle")
     kinds.declare("oracle_stage1")(labzoo.models.build_small_cnn)
     key = ModelConfig().add_entry(labzoo.models.build_small_cnn, {})
     assert functions_of("oracle_stage1", "model")[-1] == key["model_fn"]

@@ -48,8 +48,10 @@ def s3_env(seaweedfs, worker_env, backend, tmp_path):
 
 
 def _python(env, code: str, timeout: float = 600) -> dict:
-    """Run ``code`` in a pipeline process on ``env``; it prints one JSON line, returned here."""
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, env=env, capture_output=True,
+    """Run ``code`` in a pipeline process on ``env`` (its tables bound first, as every script
+    of the pipeline's binds them); it prints one JSON line, returned here."""
+    script = "import schemas\nschemas.activate()\n" + textwrap.dedent(code)
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True,
                          text=True, timeout=timeout)
     assert out.returncode == 0, out.stderr[-4000:]
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -41,13 +41,16 @@ def test_the_paper_cost_projection_counts_the_profiles_models_and_scales_with_th
     sys.path.insert(0, str(REPO / "bench"))
     import paper_cost
 
-    result = paper_cost.main(gpus=(1, 2, 64), mfu=0.4)
+    # the corruption speed pinned (it is measured on the machine otherwise): the GPUs bound small fleets
+    result = paper_cost.main(gpus=(1, 2, 64), mfu=0.4, corruption_s_per_image=0.001)
     assert result["mfu_source"] == "given on the command line"
     assert set(result["epochs"]) == {31, 200}  # the stopping rule's floor (1 + 5 x (5 + 1)) and its maximum
     low, high = result["epochs"][31], result["epochs"][200]
     # the paper profile: 5 seeds; MTL-Monkey and MTL-Shuffled over 12 ratios and MTL-Oracle at 1:1
     assert low["tables"]["MTLModel"]["jobs"] == 5 * (12 + 12 + 1) and low["tables"]["Classifier (Baseline)"]["jobs"] == 5
     assert low["tables"]["Evaluation (clean + 70 TIN-TC sets)"]["jobs"] == 5 * 3 + 125
+    # two corrupted copies of every training image per epoch for each Oracle stage 1
+    assert high["cpu_hours"]["Oracle stage 1 corruption pool"] == round(5 * 200 * 90_000 * 2 * 0.001 / 3600, 1)
     # training scales with epochs; evaluation does not
     assert high["tables"]["MTLModel"]["pflop"] > 6 * low["tables"]["MTLModel"]["pflop"]
     assert high["tables"]["Evaluation (clean + 70 TIN-TC sets)"] == low["tables"]["Evaluation (clean + 70 TIN-TC sets)"]
