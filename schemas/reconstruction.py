@@ -262,11 +262,10 @@ class SpectralControl(dj.Computed):
         return ([(t, n, _digest(x)) for t, n, x in self._images(key)],)
 
     def make_compute(self, key, digests):
-        images = self._images(key)
-        if [(t, n, _digest(x)) for t, n, x in images] != digests:
-            raise RuntimeError(f"SpectralControl {key}: the reconstructions changed while the job ran; it is retried")
+        # a reconstruction replaced after make_fetch changes the digests DataJoint fetches
+        # again before the insert, which it then refuses
         rows = []
-        for target_index, norm, reconstruction in images:
+        for target_index, norm, reconstruction in self._images(key):
             target = _standardised_target({**key, "target_index": target_index})
             control = rc.spectral_control(reconstruction, target)
             rows.append({**key, "target_index": target_index, "norm": norm, "control": control.astype(np.float32)})

@@ -97,13 +97,13 @@ class _ConfigRegistry:
 
     def _kinds_to_record(self, fn_path: str, function: Callable, kind) -> tuple[str, ...]:
         """The kinds to store for ``fn_path`` (its own kinds need no row); refuse an orphan."""
+        asked = (kind,) if isinstance(kind, str) else tuple(kind or ())
         if self._kind == "dataset":
             # dataset entries feed the generic kind's table (TrainedModel), whatever their loader
-            if kind not in (None, "generic") and tuple(kind) != ("generic",):
+            if set(asked) - {"generic"}:
                 raise RegistrationError(f"dataset loader {fn_path}: only the generic kind (TrainedModel) trains on "
                                         f"DatasetConfig entries, not {kind!r}")
             return ()
-        asked = (kind,) if isinstance(kind, str) else tuple(kind or ())
         declared = tuple(getattr(function, kinds.DECLARED_ATTR, ()))
         for name in asked + declared:
             if name not in kinds.BY_NAME:
