@@ -43,8 +43,8 @@ class Classifier(TrainedModelBase):
         pixels, which its corruption pool corrupts before converting to grey."""
         data = super().training_data(key, seed)
         if kind_of("Classifier", key["model_fn"], key["trainer_fn"]) == "oracle_stage1":
-            for split in ("train", "validation"):
-                data[f"{split}_rgb"] = torch.from_numpy(ImageDataset().rgb(key, split))
+            data = data.replace(**{f"{split}_rgb": torch.from_numpy(ImageDataset().rgb(key, split))
+                                   for split in ("train", "validation")})
         return data
 
 

@@ -82,10 +82,17 @@ class CorruptionSource(dj.Manual):
         return [(r["corruption"], int(r["severity"])) for r in rows]
 
     @staticmethod
+    def complete() -> list:
+        """The sources whose every condition is there, as a restriction (an OR of two queries):
+        TIN-TC sources with all their sets made, imported sources with their sets."""
+        made = ((CorruptionSource & "kind = 'tin-tc'").aggr(CorruptionSet, n_sets="count(*)")
+                & f"n_sets = {len(TIN_TC) * len(SEVERITIES)}")
+        imported = (CorruptionSource & "kind != 'tin-tc'") & CorruptionSource.Imported.proj()
+        return [made.proj(), imported.proj()]
+
+    @staticmethod
     def is_complete(key) -> bool:
-        if (CorruptionSource & key).fetch1("kind") == "tin-tc":
-            return len(CorruptionSet & key) == len(TIN_TC) * len(SEVERITIES)
-        return bool(CorruptionSource.Imported & key)
+        return bool(CorruptionSource & key & CorruptionSource.complete())
 
     @staticmethod
     def load(key, corruption: str, severity: int) -> tuple[np.ndarray, np.ndarray]:

@@ -111,8 +111,8 @@ class Evaluation(SyncsCatalogs, dj.Computed):
 
     @property
     def key_source(self):
-        complete = [s for s in CorruptionSource.proj().to_dicts() if CorruptionSource.is_complete(s)]
-        return ClassifierModel.proj() * CorruptionSource.proj() & complete
+        # a source is ready when complete: all of TIN-TC's conditions made, or imported
+        return ClassifierModel.proj() * CorruptionSource.proj() & CorruptionSource.complete()
 
     def make_fetch(self, key):
         return (CorruptionSource.conditions(key),)

@@ -100,17 +100,7 @@ class Family(dj.Manual):
         return key
 
     @staticmethod
-    def plan(kind: str) -> list[dict]:
-        """(model config, trainer config, seed, image dataset, neural dataset) combinations that
-        families of ``kind`` ask for, as restriction dicts."""
-        datasets = {(r["experiment"], r["family"]): r for r in (Family & {"kind": kind}).to_dicts()}
-        rows = (Family.Config * Family.Replicate & (Family & {"kind": kind}).proj()).to_dicts()
-        out = []
-        for r in rows:
-            family = datasets[(r["experiment"], r["family"])]
-            combo = {k: r[k] for k in ("model_fn", "model_hash", "trainer_fn", "trainer_hash", "seed")}
-            combo["image_dataset"] = family["image_dataset"]
-            if family["neural_dataset"] is not None:
-                combo["neural_dataset"] = family["neural_dataset"]
-            out.append(combo)
-        return out
+    def planned(kind: str):
+        """The (model config, trainer config, seed) combinations that families of ``kind`` ask
+        for, with each family's image and neural dataset: a query, for restricting others."""
+        return (Family & {"kind": kind}).proj("image_dataset", "neural_dataset") * Family.Config * Family.Replicate

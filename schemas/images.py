@@ -16,6 +16,7 @@ import datajoint as dj
 import numpy as np
 import torch
 
+from pipeline.data.dataloaders import ClassificationData, Split
 from pipeline.images.tin import ImageSet
 
 from .connection import make_schema
@@ -87,7 +88,7 @@ class ImageDataset(dj.Manual):
         return "image_dataset", {"image_dataset": row["image_dataset"], "n_classes": int(row["n_classes"]),
                                  "split_seed": int(row["split_seed"])}
 
-    def build(self, key, seed: int | None = None) -> dict:
+    def build(self, key, seed: int | None = None) -> ClassificationData:
         """uint8 tensors per split, labels, class count and pixel statistics.
 
         A worker loads the same dataset for many jobs (every evaluation and reconstruction
@@ -99,13 +100,13 @@ class ImageDataset(dj.Manual):
         row = (ImageDataset & key).fetch1()
         cache_key = (self.full_table_name, row["image_dataset"], str(row["imported_at"]))
         if _BUILT.get("key") != cache_key:
-            data = {"n_classes": int(row["n_classes"]), "image_mean": float(row["pixel_mean"]),
-                    "image_std": float(row["pixel_std"])}
-            for split in (ImageDataset.Split & key).to_dicts():
-                data[split["split"]] = (torch.from_numpy(np.asarray(split["images"])),
-                                        torch.from_numpy(np.asarray(split["labels"]).astype(np.int64)))
+            splits = {split["split"]: Split(torch.from_numpy(np.asarray(split["images"])),
+                                            torch.from_numpy(np.asarray(split["labels"]).astype(np.int64)))
+                      for split in (ImageDataset.Split & key).to_dicts()}
+            data = ClassificationData(**splits, n_classes=int(row["n_classes"]), image_mean=float(row["pixel_mean"]),
+                                      image_std=float(row["pixel_std"]))
             _BUILT.update(key=cache_key, data=data)
-        return dict(_BUILT["data"])  # a new dict: callers may add entries; the tensors are shared, read only
+        return _BUILT["data"]  # frozen: callers add fields with .replace(); the tensors are shared, read only
 
 
     def rgb(self, key, split: str) -> np.ndarray:

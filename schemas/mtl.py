@@ -10,6 +10,10 @@ five times five.
 
 from __future__ import annotations
 
+import datajoint as dj
+
+from pipeline.data.dataloaders import MTLData
+
 from . import kinds
 from .connection import make_schema
 from .experiment import Family
@@ -51,13 +55,11 @@ class MTLModel(TrainedModelBase):
                    * ModelConfig.proj() * TrainerConfig.proj() * Seed.proj())
         parents = parents & pairs_of("mtl") & "seed = producer_seed"
         # only what a family asks for: its configs and seeds, on its image dataset, with
-        # responses of its kind that stand for its neural dataset
-        keys = []
-        for producer, (kind, _) in kinds.MTL_FAMILY_OF_PRODUCER.items():
-            plan = Family.plan(kind)
-            if plan:
-                keys += (parents & {"producer": producer} & plan).proj().keys()
-        return PredictedResponses.proj() * ModelConfig.proj() * TrainerConfig.proj() * Seed.proj() & keys
+        # responses of its kind that stand for its neural dataset (one SQL query: an OR over
+        # the producers of the kinds recipe, each a semijoin with its families' plan)
+        asked = [dj.AndList([{"producer": producer}, Family.planned(kind).proj("image_dataset", "neural_dataset")])
+                 for producer, (kind, _) in kinds.MTL_FAMILY_OF_PRODUCER.items()]
+        return (parents & asked).proj()
 
     def make_fetch(self, key):
         model = ModelConfig().fn_config(key)
@@ -65,10 +67,10 @@ class MTLModel(TrainedModelBase):
         dataset = ("predicted_responses", {"image_dataset": key["image_dataset"], "responses_id": key["responses_id"]})
         return model, dataset, trainer, int(key["seed"])
 
-    def load_data(self, key, seed: int) -> dict:
+    def load_data(self, key, seed: int) -> MTLData:
         data = ImageDataset().build({"image_dataset": key["image_dataset"]})
         responses, sessions = PredictedResponses().load({"image_dataset": key["image_dataset"], "responses_id": key["responses_id"]})
-        return {**data, "responses": responses, "response_sessions": sessions}
+        return MTLData(**dict(data), responses=responses, response_sessions=sessions)
 
     @staticmethod
     def family_of(key) -> str:

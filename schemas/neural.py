@@ -125,13 +125,13 @@ class NeuralEvaluation(SyncsCatalogs, dj.Computed):
     def make_compute(self, key, source, dataset):
         model = for_inference(NeuralModel().load_model(key))
         data = NeuralDataset().build({"neural_dataset": key["neural_dataset"]})
-        image_ids = data["image_ids"].numpy()
+        image_ids = data.image_ids.numpy()
         units, pooled = [], {name: [] for name in _MEASURES}
         for session in (NeuralDataset.Session & key).to_dicts(order_by="session_id"):
             name = readout_name(session["session_id"])
             skey = {k: session[k] for k in ("recording_set", "monkey", "session_id")}
-            rows, responses = data["sessions"][name]["test"]
-            val_rows, val_responses = data["sessions"][name]["validation"]
+            rows, responses = data.sessions[name]["test"]
+            val_rows, val_responses = data.sessions[name]["validation"]
             responses, presented = responses.numpy(), image_ids[rows.numpy()]
             prediction = predict(model, data, name, rows)
             scores = {

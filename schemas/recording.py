@@ -12,6 +12,7 @@ import numpy as np
 import datajoint as dj
 
 from pipeline.recordings import Recordings
+from pipeline.data.dataloaders import NeuralData
 from pipeline.recordings.dataset import neural_dataloaders, split_image_ids
 from pipeline.recordings.spike_counts import window_counts
 
@@ -260,7 +261,7 @@ class NeuralDataset(dj.Manual):
             "sessions": sessions,
         }
 
-    def build(self, key, seed: int | None = None) -> dict:
+    def build(self, key, seed: int | None = None) -> NeuralData:
         """Tensors for training and evaluation (see ``pipeline.recordings.dataset``)."""
         key = (NeuralDataset & key).fetch1("KEY")
         recording_set = (NeuralDataset & key).fetch1("recording_set")

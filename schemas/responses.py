@@ -200,7 +200,7 @@ class PredictedResponses(SyncsCatalogs, dj.Computed):
             model_table = MonkeyPredictor if producer == "monkey_predictor" else OracleReadout
             model = model_table().load_model({k: source_key[k] for k in model_table.primary_key})
             images = ImageDataset().build({"image_dataset": key["image_dataset"]})
-            arrays = {s: predict_all(model, images[s][0], sessions, desc=f"{producer} {s}")
+            arrays = {s: predict_all(model, images[s].inputs, sessions, desc=f"{producer} {s}")
                       for s in ("train", "validation", "test") if s in images}
             counts = [[name, int(model.readouts[name].bias.numel())] for name in sessions]
         mean = float(np.mean(np.concatenate([a.ravel() for a in arrays.values()])))

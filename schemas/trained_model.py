@@ -237,11 +237,13 @@ class TrainedModelBase(dj.Computed):
     def _job_key(self, key) -> dict:
         return {k: key[k] for k in self.primary_key}
 
-    def build_info(self, key) -> dict:
+    def build_info(self, key):
         """What the builder of ``key``'s model needs: the DataInfo stored with it, or, for a
         row trained before DataInfo was stored, the dataloaders themselves."""
         info = (self & key).fetch1("output").get(data_info.OUTPUT_KEY)
-        return info if info is not None else self.load_data(key, int(key["seed"]))
+        if info is None:
+            return self.load_data(key, int(key["seed"]))
+        return data_info.DataInfo.from_json(info, f"{type(self).__name__} {key}: output.{data_info.OUTPUT_KEY}")
 
     def load_model(self, key=None, device=None) -> torch.nn.Module:
         """Rebuild the trained network of one row with its final weights, in eval mode, on

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .dataloaders import ClassificationData
+
 
 def gaussian_clusters(
     seed: int,
@@ -12,7 +14,7 @@ def gaussian_clusters(
     n_features: int = 32,
     n_classes: int = 4,
     separation: float = 2.0,
-) -> dict:
+) -> ClassificationData:
     """Points drawn around ``n_classes`` random centres ``separation`` apart (in noise s.d.).
 
     The centres are fixed by ``seed``; train and validation share them, so a classifier
@@ -29,4 +31,4 @@ def gaussian_clusters(
         points = centres[labels] + torch.randn(n, n_features, generator=generator) * (n_features ** 0.5) / 2
         return points / (n_features ** 0.5), labels
 
-    return {"train": draw(n_train), "validation": draw(n_validation), "n_classes": n_classes}
+    return ClassificationData(train=draw(n_train), validation=draw(n_validation), n_classes=n_classes)

@@ -6,54 +6,76 @@ few numbers are stored with each trained model (``output["data_info"]``), so tha
 a trained model for evaluation or reconstruction builds it from them instead of loading,
 and for MTL models re-deriving, its whole training set.
 
-``describe(dataloaders)`` keeps exactly the keys builders read, as JSON values; every
-builder accepts either form and builds the same network (a unit test checks parameter for
-parameter).
+:class:`DataInfo` has the attribute names of the dataloaders it describes
+(:mod:`pipeline.data.dataloaders`), so a builder reads ``data.n_classes`` or
+``data.mean_responses`` from either and builds the same network (a unit test checks
+parameter for parameter).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+
 import torch
+
+from ..data.dataloaders import Dataloaders
 
 #: the key of a trained row's ``output`` that holds its DataInfo
 OUTPUT_KEY = "data_info"
 
 
-def describe(dataloaders: dict) -> dict:
+@dataclasses.dataclass(frozen=True, eq=False)
+class DataInfo(Dataloaders):
+    """JSON-sized facts about a model's training data; ``None`` where that data has none."""
+
+    n_classes: int | None = None
+    image_mean: float | None = None  # mean training pixel, pixels in [0, 1]
+    image_std: float | None = None  # pixel standard deviation, pixels in [0, 1]
+    image_px: int | None = None  # image side, pixels
+    input_shape: list | None = None  # shape of one input, without the batch
+    mean_responses: dict | None = None  # session -> each unit's mean training response (spikes per window)
+    response_sessions: list | None = None  # [(session, units), ...]: the MTL network's response columns, in order
+    mean_train_response: list | None = None  # each MTL response column's mean training target
+
+    @classmethod
+    def of(cls, data) -> "DataInfo":
+        """The DataInfo of dataloaders (a dataclass of :mod:`pipeline.data.dataloaders` or a
+        lab's dict): the facts it has, by name."""
+        if isinstance(data, DataInfo):
+            return data
+        get = (lambda name: getattr(data, name, None)) if isinstance(data, Dataloaders) else (
+            lambda name: data.get(name) if isinstance(data, Mapping) else None)
+        info = {}
+        for name in ("n_classes", "image_px"):
+            if get(name) is not None:
+                info[name] = int(get(name))
+        for name in ("image_mean", "image_std"):
+            if get(name) is not None:
+                info[name] = float(get(name))
+        train = get("train")
+        if isinstance(train, (tuple, list)) and len(train) == 2 and torch.is_tensor(train[0]):
+            info["input_shape"] = [int(n) for n in train[0].shape[1:]]
+            if train[0].dtype == torch.uint8:
+                info.setdefault("image_px", int(train[0].shape[-1]))
+        if get("mean_responses") is not None:
+            info["mean_responses"] = {str(s): torch.as_tensor(v, dtype=torch.float32).tolist()
+                                      for s, v in get("mean_responses").items()}
+        if get("response_sessions") is not None:
+            info["response_sessions"] = [[str(s), int(n)] for s, n in get("response_sessions")]
+        if get("responses") is not None:
+            info["mean_train_response"] = get("responses")["train"].float().mean(0).tolist()
+        return cls(**info)
+
+    @classmethod
+    def from_json(cls, stored: Mapping, source: str = "data_info") -> "DataInfo":
+        return cls.from_mapping(stored, source)
+
+    def to_json(self) -> dict:
+        """The fields that are set, as JSON values."""
+        return dict(self.items())
+
+
+def describe(dataloaders) -> dict:
     """The JSON-serialisable DataInfo of ``dataloaders``."""
-    info: dict = {}
-    for name in ("n_classes", "image_mean", "image_std", "image_px"):
-        if name in dataloaders:
-            value = dataloaders[name]
-            info[name] = int(value) if name in ("n_classes", "image_px") else float(value)
-    train = dataloaders.get("train")
-    if isinstance(train, (tuple, list)) and torch.is_tensor(train[0]):
-        info["input_shape"] = [int(n) for n in train[0].shape[1:]]
-        if train[0].dtype == torch.uint8:
-            info.setdefault("image_px", int(train[0].shape[-1]))
-    if "mean_responses" in dataloaders:
-        info["mean_responses"] = {str(s): torch.as_tensor(v, dtype=torch.float32).tolist()
-                                  for s, v in dataloaders["mean_responses"].items()}
-    if "response_sessions" in dataloaders:
-        info["response_sessions"] = [[str(s), int(n)] for s, n in dataloaders["response_sessions"]]
-    if "responses" in dataloaders:
-        info["mean_train_response"] = dataloaders["responses"]["train"].float().mean(0).tolist()
-    return info
-
-
-def input_shape(data: dict) -> list[int]:
-    """Shape of one input (without the batch), from dataloaders or a DataInfo."""
-    if "input_shape" in data:
-        return [int(n) for n in data["input_shape"]]
-    return [int(n) for n in data["train"][0].shape[1:]]
-
-
-def image_px(data: dict) -> int:
-    return int(data["image_px"]) if "image_px" in data else int(data["train"][0].shape[-1])
-
-
-def mean_train_response(data: dict) -> torch.Tensor:
-    """Each unit's mean training target (MTL readout biases start there)."""
-    if "mean_train_response" in data:
-        return torch.tensor(data["mean_train_response"], dtype=torch.float32)
-    return data["responses"]["train"].float().mean(0)
+    return DataInfo.of(dataloaders).to_json()

@@ -15,7 +15,7 @@ from neuralpredictors.layers.readouts import FullGaussian2d
 from torch import nn
 from torch.nn import functional as F
 
-from .data_info import image_px, mean_train_response
+from ..data.dataloaders import Dataloaders, typed
 from .vgg import VGGClassifier, conv3_1_channels
 
 
@@ -88,7 +88,7 @@ class MTLNetwork(nn.Module):
 
 
 def build_mtl_model(
-    dataloaders: dict,
+    dataloaders: Dataloaders,
     seed: int,
     width: float = 1.0,
     dropout: float = 0.5,
@@ -98,17 +98,17 @@ def build_mtl_model(
 ) -> MTLNetwork:
     """The registry's builder: classes, units and pixel statistics come from the data.
 
-    ``dataloaders`` holds the image splits and ``responses`` (per split, images x units)
-    with ``response_sessions`` [(session, units), ...] naming their columns, or is the
-    model's DataInfo (:mod:`pipeline.models.data_info`).
+    ``dataloaders`` is :class:`~pipeline.data.dataloaders.MTLData` (image splits and
+    responses, with ``response_sessions`` naming their columns) or the model's DataInfo.
     """
+    data = typed(dataloaders)
     torch.manual_seed(seed)
     model = MTLNetwork(
-        int(dataloaders["n_classes"]), dataloaders["response_sessions"], dataloaders["image_mean"], dataloaders["image_std"],
-        image_px=image_px(dataloaders), width=width, dropout=dropout,
+        int(data.n_classes), data.response_sessions, data.image_mean, data.image_std,
+        image_px=int(data.image_px), width=width, dropout=dropout,
         init_mu_range=init_mu_range, init_sigma=init_sigma, gauss_type=gauss_type,
     )
-    mean = mean_train_response(dataloaders)
+    mean = torch.as_tensor(data.mean_train_response, dtype=torch.float32)
     with torch.no_grad():
         # start at the mean training target: elu(b) + 1 = mean
         model.readout.bias.copy_(torch.where(mean >= 1, mean - 1, torch.log(mean.clamp_min(1e-3))))

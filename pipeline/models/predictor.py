@@ -10,6 +10,7 @@ from neuralpredictors.layers.readouts import FullGaussian2d
 from torch import nn
 from torch.nn import functional as F
 
+from ..data.dataloaders import Dataloaders, typed
 from .vgg import CONV3_1, conv3_1_channels, init_weights, vgg_features
 
 
@@ -42,7 +43,7 @@ class NeuralPredictor(nn.Module):
 
 
 def build_monkey_predictor(
-    dataloaders: dict,
+    dataloaders: Dataloaders,
     seed: int,
     width: float = 1.0,
     init_mu_range: float = 0.3,
@@ -52,18 +53,20 @@ def build_monkey_predictor(
 ) -> NeuralPredictor:
     """Core up to conv3_1 with ``width`` times VGG-19's channels; readouts sized from the data.
 
-    ``dataloaders`` gives ``image_px``, ``image_mean``/``image_std`` (pixels in [0, 1]) and,
-    per session, the mean training response of each unit (the readout biases start there).
+    ``dataloaders`` (:class:`~pipeline.data.dataloaders.NeuralData` or its DataInfo) gives
+    ``image_px``, ``image_mean``/``image_std`` (pixels in [0, 1]) and, per session, the mean
+    training response of each unit (the readout biases start there).
     """
+    data = typed(dataloaders)
     torch.manual_seed(seed)
     core = vgg_features(width=width, in_channels=1, upto=CONV3_1)
     init_weights(core)
-    return NeuralPredictor(core, _readouts(dataloaders, conv3_1_channels(width), init_mu_range, init_sigma, gauss_type, feature_reg_weight),
-                           dataloaders["image_mean"], dataloaders["image_std"])
+    return NeuralPredictor(core, _readouts(data, conv3_1_channels(width), init_mu_range, init_sigma, gauss_type, feature_reg_weight),
+                           data.image_mean, data.image_std)
 
 
 def build_oracle_readout(
-    dataloaders: dict,
+    dataloaders: Dataloaders,
     seed: int,
     init_mu_range: float = 0.3,
     init_sigma: float = 0.1,
@@ -80,18 +83,19 @@ def build_oracle_readout(
     """
     if classifier is None or image_mean is None or image_std is None:
         raise ValueError("build_oracle_readout needs the trained classifier and its pixel statistics")
+    data = typed(dataloaders)
     torch.manual_seed(seed)
     core = copy.deepcopy(classifier.features[:CONV3_1])
     channels = [m for m in core if isinstance(m, nn.Conv2d)][-1].out_channels
-    return NeuralPredictor(core, _readouts(dataloaders, channels, init_mu_range, init_sigma, gauss_type, feature_reg_weight),
+    return NeuralPredictor(core, _readouts(data, channels, init_mu_range, init_sigma, gauss_type, feature_reg_weight),
                            image_mean, image_std)
 
 
-def _readouts(dataloaders, channels: int, init_mu_range, init_sigma, gauss_type, feature_reg_weight) -> dict[str, nn.Module]:
-    px = int(dataloaders["image_px"])
+def _readouts(data: Dataloaders, channels: int, init_mu_range, init_sigma, gauss_type, feature_reg_weight) -> dict[str, nn.Module]:
+    px = int(data.image_px)
     grid = px // 4  # two max-pools before conv3_1
     readouts = {}
-    for session, mean_response in dataloaders["mean_responses"].items():
+    for session, mean_response in data.mean_responses.items():
         mean_response = torch.as_tensor(mean_response, dtype=torch.float32)
         with warnings.catch_warnings():
             # it warns that its bias starts at 0; the bias is set from the mean response below

@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torchvision.models.vgg import cfgs
 
+from ..data.dataloaders import Dataloaders, typed
+
 # torchvision's configuration "E" (VGG-19): channels per conv, "M" for max-pool
 VGG19 = cfgs["E"]
 CONV3_1 = 17  # features[:17] ends with conv3_1's ReLU
@@ -104,7 +106,8 @@ class VGGClassifier(nn.Module):
         return torch.amax(self.readout(self.features(x)), dim=(2, 3))
 
 
-def build_vgg_classifier(dataloaders: dict, seed: int, width: float = 1.0, dropout: float = 0.5) -> VGGClassifier:
-    """The registry's builder: the number of classes comes from the data."""
+def build_vgg_classifier(dataloaders: Dataloaders, seed: int, width: float = 1.0, dropout: float = 0.5) -> VGGClassifier:
+    """The registry's builder: the number of classes comes from the data (or its DataInfo)."""
+    data = typed(dataloaders)
     torch.manual_seed(seed)
-    return VGGClassifier(int(dataloaders["n_classes"]), width=width, dropout=dropout)
+    return VGGClassifier(int(data.n_classes), width=width, dropout=dropout)

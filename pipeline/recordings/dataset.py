@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..data.dataloaders import NeuralData
+
 SPLITS = ("train", "validation", "test")
 
 
@@ -31,10 +33,10 @@ def neural_dataloaders(
     image_ids: np.ndarray,
     roles: dict[int, str],
     sessions: dict[str, tuple[np.ndarray, np.ndarray]],
-) -> dict:
+) -> NeuralData:
     """``sessions`` maps a session name to (counts (presentations, units), image id per presentation).
 
-    Returns ``images`` (uint8 tensor), ``image_px``, ``image_mean``/``image_std`` of the
+    Returns the images (uint8 tensor), ``image_px``, ``image_mean``/``image_std`` of the
     training images (pixels in [0, 1]), ``mean_responses`` per session, and per session and
     split a pair (image row per presentation, responses).
     """
@@ -43,24 +45,24 @@ def neural_dataloaders(
     if len(train_rows) == 0:
         raise ValueError("the dataset has no training images")
     pixels = images[train_rows].astype(np.float64) / 255.0
-    data = {
-        "images": torch.from_numpy(np.ascontiguousarray(images)),
-        "image_ids": torch.from_numpy(np.asarray(image_ids, dtype=np.int64)),
-        "image_px": int(images.shape[-1]),
-        "image_mean": float(pixels.mean()),
-        "image_std": float(pixels.std()),
-        "sessions": {},
-        "mean_responses": {},
-    }
+    by_session, mean_responses = {}, {}
     for name, (counts, presented) in sessions.items():
         unknown = set(np.unique(presented).tolist()) - set(roles)
         if unknown:
             raise ValueError(f"session {name}: presentations of images outside the dataset: {sorted(unknown)[:5]}")
         split_of = np.array([roles[int(i)] for i in presented])
         rows = np.array([row_of[int(i)] for i in presented])
-        data["sessions"][name] = {
+        by_session[name] = {
             split: (torch.from_numpy(rows[split_of == split]).long(), torch.from_numpy(np.ascontiguousarray(counts[split_of == split])).float())
             for split in SPLITS
         }
-        data["mean_responses"][name] = torch.from_numpy(np.nanmean(counts[split_of == "train"], axis=0)).float()
-    return data
+        mean_responses[name] = torch.from_numpy(np.nanmean(counts[split_of == "train"], axis=0)).float()
+    return NeuralData(
+        images=torch.from_numpy(np.ascontiguousarray(images)),
+        image_ids=torch.from_numpy(np.asarray(image_ids, dtype=np.int64)),
+        image_px=int(images.shape[-1]),
+        image_mean=float(pixels.mean()),
+        image_std=float(pixels.std()),
+        sessions=by_session,
+        mean_responses=mean_responses,
+    )

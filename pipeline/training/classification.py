@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..data.dataloaders import ClassificationData, expect
 from ..device import choose_device
 from ..images.augment import augment as augment_batch
 from ..images.augment import standardise
@@ -37,10 +38,10 @@ class TrainingResult:
 class Inputs:
     """Turns stored inputs into model inputs: images are augmented or standardised, features pass."""
 
-    def __init__(self, dataloaders: dict, augment: bool):
-        self.is_image = dataloaders["train"][0].dtype == torch.uint8
-        self.mean = float(dataloaders.get("image_mean", 0.0))
-        self.std = float(dataloaders.get("image_std", 1.0))
+    def __init__(self, data: ClassificationData, augment: bool):
+        self.is_image = data.is_image
+        self.mean = float(data.image_mean)
+        self.std = float(data.image_std)
         self.augment = augment and self.is_image
 
     def train(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -93,7 +94,7 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 def _fit(
     model: nn.Module,
-    dataloaders: dict,
+    data: ClassificationData,
     seed: int,
     checkpoint: Checkpointer | None,
     step_loss,
@@ -131,9 +132,9 @@ def _fit(
     # (batches 32-64, bench/training.py), and the GPU's tensor cores want it too
     model = model.to(memory_format=torch.channels_last)
     frozen = freeze(model, freeze_upto)
-    inputs = Inputs(dataloaders, augment)
-    x_train, y_train = (t.to(device) for t in dataloaders["train"])
-    x_val, y_val = dataloaders["validation"]
+    inputs = Inputs(data, augment)
+    x_train, y_train = (t.to(device) for t in data.train)
+    x_val, y_val = data.validation
     optimizer = torch.optim.SGD(_param_groups(model, weight_decay), lr=lr, momentum=momentum)
 
     def run_epoch(epoch, generator):
@@ -169,8 +170,8 @@ def _fit(
         **fitted.summary("validation_accuracy" if selection is None else f"validation_{selection[0]}"),
         "validation_accuracy": accuracy(model, x_val, y_val, 2 * batch_size, inputs),
     }
-    if "test" in dataloaders:
-        output["test_accuracy"] = accuracy(model, *dataloaders["test"], 2 * batch_size, inputs)
+    if data.test is not None:
+        output["test_accuracy"] = accuracy(model, *data.test, 2 * batch_size, inputs)
     if evaluate is not None:
         output.update(evaluate(model))
     if selection is not None:
@@ -184,7 +185,7 @@ def _fit(
 
 def train_classifier(
     model: nn.Module,
-    dataloaders: dict,
+    dataloaders: ClassificationData,
     seed: int,
     checkpoint: Checkpointer | None = None,
     *,
@@ -203,15 +204,16 @@ def train_classifier(
     """Cross-entropy on clean (augmented) images: the Baseline, and the Oracle's stage 2
     (``freeze_upto=17`` keeps everything up to conv3_1 fixed).
 
-    ``dataloaders`` maps ``train``, ``validation`` (and optionally ``test``) to (inputs,
-    labels); inputs are uint8 images (standardised with ``image_mean``/``image_std``) or
-    float features.
+    ``dataloaders`` (:class:`~pipeline.data.dataloaders.ClassificationData`) has ``train``,
+    ``validation`` (and optionally ``test``) splits of (inputs, labels); inputs are uint8
+    images (standardised with ``image_mean``/``image_std``) or float features.
     """
+    data = expect(dataloaders, ClassificationData, "train_classifier")
 
     def step_loss(model, idx, x, y, inputs, generator):
         return F.cross_entropy(model(inputs.train(x[idx], generator)), y[idx].long())
 
-    return _fit(model, dataloaders, seed, checkpoint, step_loss, desc="classifier", max_epochs=max_epochs,
+    return _fit(model, data, seed, checkpoint, step_loss, desc="classifier", max_epochs=max_epochs,
                 batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
                 lr_decay_factor=lr_decay_factor, patience=patience, tolerance=tolerance,
                 max_lr_decays=max_lr_decays, augment=augment, freeze_upto=freeze_upto)
@@ -219,7 +221,7 @@ def train_classifier(
 
 def train_oracle_stage1(
     model: nn.Module,
-    dataloaders: dict,
+    dataloaders: ClassificationData,
     seed: int,
     checkpoint: Checkpointer | None = None,
     *,
@@ -243,7 +245,7 @@ def train_oracle_stage1(
 
     As in the authors' pipeline, a corrupted image is ``grey(corrupt(augment(rgb)))``: the
     copies come from a :class:`~pipeline.images.corruption_pool.CorruptionPool` over the RGB
-    training pixels (``dataloaders["train_rgb"]``, (n, h, w, 3) uint8; without it the grey
+    training pixels (``dataloaders.train_rgb``, (n, h, w, 3) uint8; without it the grey
     images are replicated), augmented with the training geometry and then corrupted, and
     refreshed every ``pool_refresh_epochs`` epochs by background processes.
 
@@ -259,10 +261,11 @@ def train_oracle_stage1(
     from ..images.augment import PAPER_AUGMENTATION
     from ..images.corruption_pool import CorruptionPool
 
-    train_images = dataloaders["train"][0]
-    if train_images.dtype != torch.uint8:
+    data = expect(dataloaders, ClassificationData, "train_oracle_stage1")
+    train_images = data.train.inputs
+    if not data.is_image:
         raise ValueError("the Oracle trains on images (uint8), not features")
-    train_rgb = dataloaders.get("train_rgb")
+    train_rgb = data.train_rgb
     if train_rgb is not None and tuple(train_rgb.shape) != tuple(train_images.shape) + (3,):
         raise ValueError(f"train_rgb has shape {tuple(train_rgb.shape)}, expected {tuple(train_images.shape) + (3,)}")
     source = train_rgb if train_rgb is not None else train_images
@@ -291,17 +294,17 @@ def train_oracle_stage1(
         return loss + consistency_weight * (first - second).pow(2).mean()
 
     try:
-        validation = dataloaders["validation"]
-        val_rgb = dataloaders.get("validation_rgb")
+        validation = data.validation
+        val_rgb = data.validation_rgb
         val_corrupted = torch.from_numpy(pool.corrupted_validation((val_rgb if val_rgb is not None else validation[0]).numpy()))
-        inputs = Inputs(dataloaders, augment)
+        inputs = Inputs(data, augment)
 
         def mixed_accuracy(model) -> float:
             clean = accuracy(model, validation[0], validation[1], 2 * batch_size, inputs)
             corrupted = accuracy(model, val_corrupted, validation[1], 2 * batch_size, inputs)
             return (clean + corrupted) / 2
 
-        result = _fit(model, dataloaders, seed, checkpoint, step_loss, desc="oracle stage 1", max_epochs=max_epochs,
+        result = _fit(model, data, seed, checkpoint, step_loss, desc="oracle stage 1", max_epochs=max_epochs,
                       batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
                       lr_decay_factor=lr_decay_factor, patience=patience, tolerance=tolerance,
                       max_lr_decays=max_lr_decays, augment=augment, on_epoch=on_epoch,
@@ -313,7 +316,7 @@ def train_oracle_stage1(
 
 def train_oracle_stage2(
     model: nn.Module,
-    dataloaders: dict,
+    dataloaders: ClassificationData,
     seed: int,
     checkpoint: Checkpointer | None = None,
     *,

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..data.dataloaders import MTLData, expect
 from ..device import choose_device
 from ..images.augment import standardise
 from ..recordings.measures import corr
@@ -107,7 +108,7 @@ def neural_validation(model, images: torch.Tensor, targets: torch.Tensor, mean: 
 
 def train_mtl(
     model: nn.Module,
-    dataloaders: dict,
+    dataloaders: MTLData,
     seed: int,
     checkpoint: Checkpointer | None = None,
     *,
@@ -127,9 +128,9 @@ def train_mtl(
 ) -> TrainingResult:
     """Co-train an :class:`~pipeline.models.mtl.MTLNetwork` on images and predicted responses.
 
-    ``dataloaders`` has the image splits (``train``, ``validation``, ``test``: uint8
-    images, labels), ``image_mean``/``image_std``, and ``responses`` per split (images x
-    units, rows aligned with the split's images).
+    ``dataloaders`` (:class:`~pipeline.data.dataloaders.MTLData`) has the image splits
+    (``train``, ``validation``, ``test``: uint8 images, labels), ``image_mean``/``image_std``,
+    and ``responses`` per split (images x units, rows aligned with the split's images).
 
     ``scale_loss`` multiplies each neural batch's loss term by sqrt(N / batch), N the
     training images with responses, as the authors' ``neural_full_objective`` does when
@@ -138,14 +139,13 @@ def train_mtl(
     with it is not verified against their experiment configs.
     """
     parse_batch_ratio(batch_ratio)  # a bad ratio fails before any work
-    responses = dataloaders["responses"]
-    if len(responses["train"]) != len(dataloaders["train"][0]):
-        raise ValueError(f"{len(responses['train'])} training responses for {len(dataloaders['train'][0])} training images")
+    data = expect(dataloaders, MTLData, "train_mtl")  # its construction checks the rows align
+    responses = data.responses
     device = choose_device()
     targets = responses["train"].float().to(device)
     stream = NeuralStream(len(targets), neural_batch_size or batch_size, seed)
     state = {"step": 0, "counts": None}
-    mean, std = float(dataloaders["image_mean"]), float(dataloaders["image_std"])
+    mean, std = float(data.image_mean), float(data.image_std)
 
     def on_epoch(epoch: int) -> None:
         stream.start_epoch(epoch)
@@ -164,10 +164,10 @@ def train_mtl(
             yield term * neural_loss_scale(len(targets), len(rows)) if scale_loss else term
 
     def evaluate(model) -> dict:
-        scores = neural_validation(model, dataloaders["validation"][0], responses["validation"], mean, std, 2 * batch_size)
+        scores = neural_validation(model, data.validation.inputs, responses["validation"], mean, std, 2 * batch_size)
         return {**scores, "sigma_c": float(model.log_sigma_c.detach().exp()), "sigma_n": float(model.log_sigma_n.detach().exp())}
 
-    result = _fit(model, dataloaders, seed, checkpoint, step_losses, desc=f"mtl {batch_ratio}", max_epochs=max_epochs,
+    result = _fit(model, data, seed, checkpoint, step_losses, desc=f"mtl {batch_ratio}", max_epochs=max_epochs,
                   batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
                   lr_decay_factor=lr_decay_factor, patience=patience, tolerance=tolerance,
                   max_lr_decays=max_lr_decays, augment=augment, on_epoch=on_epoch, evaluate=evaluate)

@@ -13,6 +13,7 @@ import copy
 import numpy as np
 import torch
 
+from ..data.dataloaders import NeuralData, expect
 from ..device import choose_device
 from ..recordings.measures import corr
 from .checkpoint import Checkpointer
@@ -29,7 +30,7 @@ def masked_poisson_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch
 
 
 @torch.no_grad()
-def predict(model, data: dict, session: str, rows: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+def predict(model, data: NeuralData, session: str, rows: torch.Tensor, batch_size: int = 256) -> np.ndarray:
     """Predictions (presentations, units) of one session for the given image rows.
 
     Each distinct image is predicted once and the rows are gathered from those: presentations
@@ -37,21 +38,21 @@ def predict(model, data: dict, session: str, rows: torch.Tensor, batch_size: int
     """
     model.eval()
     device = next(model.parameters()).device
-    images = data["images"]
+    images = data.images
     distinct, row_of = torch.unique(torch.as_tensor(rows), return_inverse=True)
     out = []
     for start in range(0, len(distinct), batch_size):
         batch = images[distinct[start : start + batch_size]].to(device)
         out.append(model.predict_session(batch, session).float().cpu())
     if not out:
-        return np.zeros((0, len(data["mean_responses"][session])), dtype=np.float32)
+        return np.zeros((0, len(data.mean_responses[session])), dtype=np.float32)
     return torch.cat(out)[row_of].numpy()
 
 
-def validation_correlation(model, data: dict) -> tuple[float, dict]:
+def validation_correlation(model, data: NeuralData) -> tuple[float, dict]:
     """Mean over all units of the correlation on validation presentations, and per session."""
     per_session = {}
-    for session, splits in data["sessions"].items():
+    for session, splits in data.sessions.items():
         rows, responses = splits["validation"]
         per_session[session] = corr(predict(model, data, session, rows), responses.numpy())
     values = np.concatenate(list(per_session.values()))
@@ -60,7 +61,7 @@ def validation_correlation(model, data: dict) -> tuple[float, dict]:
 
 def train_neural_predictor(
     model,
-    dataloaders: dict,
+    dataloaders: NeuralData,
     seed: int,
     checkpoint: Checkpointer | None = None,
     *,
@@ -84,10 +85,11 @@ def train_neural_predictor(
     if freeze_core:
         for p in model.core.parameters():
             p.requires_grad_(False)
-    images = dataloaders["images"].to(device)
-    data = {**dataloaders, "images": images}
-    sessions = sorted(data["sessions"])
-    train = {s: (data["sessions"][s]["train"][0].to(device), data["sessions"][s]["train"][1].to(device)) for s in sessions}
+    data = expect(dataloaders, NeuralData, "train_neural_predictor")
+    images = data.images.to(device)
+    data = data.replace(images=images)
+    sessions = sorted(data.sessions)
+    train = {s: (data.sessions[s]["train"][0].to(device), data.sessions[s]["train"][1].to(device)) for s in sessions}
 
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
 
@@ -126,7 +128,7 @@ def train_neural_predictor(
 
 def train_oracle_readout(
     model,
-    dataloaders: dict,
+    dataloaders: NeuralData,
     seed: int,
     checkpoint: Checkpointer | None = None,
     *,
