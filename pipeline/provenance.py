@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 from importlib import metadata
@@ -12,6 +13,11 @@ _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def package_versions(packages=PACKAGES) -> dict[str, str]:
+    return dict(_package_versions(tuple(packages)))
+
+
+@functools.cache  # a process runs the packages it imported: looked up once, not per job
+def _package_versions(packages: tuple[str, ...]) -> dict[str, str]:
     versions = {}
     for name in packages:
         try:
@@ -21,8 +27,13 @@ def package_versions(packages=PACKAGES) -> dict[str, str]:
     return versions
 
 
+@functools.cache
 def git_commit(root: Path = _PROJECT_ROOT) -> str | None:
-    """The checkout's commit (with '-dirty' when it has changes), or None outside git."""
+    """The checkout's commit (with '-dirty' when it has changes), or None outside git.
+
+    Asked once per process: a worker runs the code it imported at its start (a new commit
+    takes a new worker), and two git calls per job cost a trivial job more than its work.
+    """
     try:
         commit = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True

@@ -60,3 +60,27 @@ def test_the_paper_cost_projection_counts_the_profiles_models_and_scales_with_th
     assert abs(fleet[2]["GPU arithmetic hours"] * 2 - fleet[1]["GPU arithmetic hours"]) <= 0.02
     assert fleet[64]["bound"] == "longest chain" and fleet[64]["wall_hours"] == high["chain_hours"]
     assert result["macs_per_image"]["full"] > 1.5e9 > result["macs_per_image"]["shared"] > 0
+
+
+def test_the_goal_table_reads_each_ratio_and_says_whether_it_is_met():
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import run
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    results = {
+        "data_path": {"batched_over_pil": 12.0},
+        "corruption_eval": {"stored_vs_on_the_fly": 6.3},
+        "reconstruction": {"methods": [{"speedup": 3.4}, {"speedup": 2.9}]},
+        "orchestration": {"overhead_per_job_s": 0.008, "two_workers_over_one": 1.2},
+    }
+    rows = {row["measure"]: row for row in run.goal_rows(results)}
+    assert len(rows) == 5
+    assert rows["batched augmentation vs torchvision's PIL per-image pipeline"]["met"] is True
+    assert rows["evaluation on stored TIN-TC vs corrupting on the fly"]["met"] is False
+    reconstruction = rows["batched reconstruction vs per-image loop (slower of SGD and Adam)"]
+    assert reconstruction["value"] == 2.9 and reconstruction["met"] is False  # the slower method decides
+    assert rows["populate overhead per job (ms)"] == {"measure": "populate overhead per job (ms)", "value": 8.0,
+                                                      "goal": "<= 10 ms", "met": True}
+    del results["orchestration"]  # a benchmark that did not run is reported, not skipped
+    assert run.goal_rows(results)[-1]["value"] is None
