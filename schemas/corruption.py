@@ -85,7 +85,7 @@ class CorruptionSource(dj.Manual):
     def complete() -> list:
         """The sources whose every condition is there, as a restriction (an OR of two queries):
         TIN-TC sources with all their sets made, imported sources with their sets."""
-        made = ((CorruptionSource & "kind = 'tin-tc'").aggr(CorruptionSet, n_sets="count(*)")
+        made = ((CorruptionSource & "kind = 'tin-tc'").aggr(CorruptionSet, n_sets="count(*)", exclude_nonmatching=True)
                 & f"n_sets = {len(TIN_TC) * len(SEVERITIES)}")
         imported = (CorruptionSource & "kind != 'tin-tc'") & CorruptionSource.Imported.proj()
         return [made.proj(), imported.proj()]

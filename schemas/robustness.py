@@ -62,18 +62,58 @@ def family_members(family_key: dict, image_dataset: str | None = None) -> tuple[
     return [{"image_dataset": image_dataset, "classifier_id": r["classifier_id"]} for r in members], len(plan)
 
 
+def reference_families() -> dict[tuple[str, str], dict]:
+    """(experiment, image dataset) -> its reference family's key (see
+    :func:`reference_family`), for every pair that has a baseline-kind family."""
+    out: dict[tuple[str, str], dict] = {}
+    for row in (Family & {"kind": "baseline"}).to_dicts(order_by="family"):
+        pair = (row["experiment"], row["image_dataset"])
+        if pair not in out or row["family"] == "Baseline":
+            out[pair] = {"experiment": row["experiment"], "family": row["family"]}
+    return out
+
+
 def reference_family(experiment: str, image_dataset: str) -> dict | None:
     """The experiment's Baseline family on ``image_dataset``: the one named "Baseline", else
     the first baseline-kind family by name (a lab's own baseline-kind family, e.g. "AlexNet",
     is scored against the Baseline, never made the reference because it sorts first)."""
-    keys = (Family & {"experiment": experiment, "kind": "baseline", "image_dataset": image_dataset}).keys(order_by="family")
-    named = [k for k in keys if k["family"] == "Baseline"]
-    return (named or keys or [None])[0]
+    return reference_families().get((experiment, image_dataset))
 
 
-def _ready(family_key: dict, source: dict) -> bool:
-    members, planned = family_members(family_key, source["image_dataset"])
-    return bool(members) and len(members) >= planned and all(Evaluation & {**m, **source} for m in members)
+def members_query(family_kind: str):
+    """The trained members of every family of ``family_kind``, as a query: (experiment, family,
+    image_dataset, classifier_id, ...), the relational form of :func:`family_members`; None
+    for a family kind whose models classify nothing."""
+    part = ClassifierModel.part_of_kind(kinds.of_family(family_kind).name)
+    if part is None:
+        return None
+    combination = ("model_fn", "model_hash", "trainer_fn", "trainer_hash", "seed")
+    planned = (Family & {"kind": family_kind}).proj("image_dataset", "neural_dataset") * Family.Config * Family.Replicate
+    if family_kind not in kinds.PRODUCER_OF_FAMILY:
+        return part.proj(*combination) * planned.proj("image_dataset")
+    # an MTL family's members learned from responses of its producer that stand for its neural dataset
+    responses = ResponseSource.proj("neural_dataset", "producer") & {"producer": kinds.PRODUCER_OF_FAMILY[family_kind]}
+    return part.proj(*combination, "responses_id") * responses.proj("neural_dataset") * planned
+
+
+def ready_families():
+    """(experiment, family, image_dataset, corruption_source) of the families whose every
+    planned model is trained and evaluated on the source (on the family's own image dataset),
+    as one query: an OR over the family kinds of the recipe (schemas.kinds), each a few
+    joins and aggregations, with no query per family or member."""
+    # exclude_nonmatching: DataJoint's aggr is a LEFT JOIN by default, where count(*) counts
+    # a family without members as 1
+    planned_count = Family.aggr(Family.Config * Family.Replicate, n_planned="count(*)", exclude_nonmatching=True)
+    ready = []
+    for family_kind in kinds.FAMILY_KINDS:
+        members = members_query(family_kind)
+        if members is None:
+            continue
+        complete = (Family.aggr(members, n_members="count(*)", exclude_nonmatching=True) * planned_count) & "n_members >= n_planned"
+        on_sources = (Family & complete.proj()).proj("image_dataset") * CorruptionSource.proj()
+        unevaluated = (members * CorruptionSource.proj()) - Evaluation.proj()
+        ready.append(on_sources - unevaluated)
+    return Family.proj() * CorruptionSource.proj() & ready
 
 
 def _correctness(members: list[dict], source: dict, corruptions: list[str]) -> np.ndarray:
@@ -144,17 +184,12 @@ class Robustness(dj.Computed):
 
     @property
     def key_source(self):
-        candidates = (Family & "kind != 'monkey_predictor'").proj() * CorruptionSource.proj()
-        dataset_of = {(f["experiment"], f["family"]): f["image_dataset"] for f in Family.to_dicts()}
-        ready = []
-        for key in candidates.to_dicts():
-            if dataset_of[(key["experiment"], key["family"])] != key["image_dataset"]:
-                continue  # a family is scored only on corruptions of its own image dataset
-            source = {k: key[k] for k in ("image_dataset", "corruption_source")}
-            reference = reference_family(key["experiment"], key["image_dataset"])
-            if reference and _ready(reference, source) and _ready({k: key[k] for k in ("experiment", "family")}, source):
-                ready.append(key)
-        return candidates & ready
+        # a family is scored once it and its reference (the experiment's Baseline family on
+        # the same images) are trained and evaluated on the source
+        ready = ready_families()
+        references = [{**reference, "image_dataset": dataset} for (experiment, dataset), reference in reference_families().items()]
+        reference_ready = dj.U("experiment", "image_dataset", "corruption_source") & (ready & references)
+        return ready & reference_ready
 
     def make_fetch(self, key):
         return (reference_family(key["experiment"], key["image_dataset"])["family"],)
@@ -256,13 +291,14 @@ class RobustnessRegression(dj.Computed):
 
     @property
     def key_source(self):
-        sweeps = Family & "kind in ('mtl_monkey', 'mtl_shuffled')"
-        ready = []
-        for key in (Robustness & sweeps.proj()).keys():
-            members = (Robustness.Member & key).to_dicts()
-            if len(members) > 3 and all(_neural_fev(m) is not None for m in members):
-                ready.append(key)
-        return Robustness.proj() & ready
+        # the MTL-Monkey and MTL-Shuffled families' scores with more than three members,
+        # every member's MTL model scored on the recordings (one query, no loop over members)
+        sweeps = Robustness & (Family & "kind in ('mtl_monkey', 'mtl_shuffled')").proj()
+        enough = Robustness.proj().aggr(Robustness.Member.proj(), n_members="count(*)", exclude_nonmatching=True) & "n_members > 3"
+        fields = ("responses_id", "model_fn", "model_hash", "trainer_fn", "trainer_hash", "seed")
+        members = (Robustness.Member & sweeps.proj()).proj() * ClassifierModel.FromMTL.proj(*fields)
+        scored = NeuralModel.FromMTL.proj(*fields, "image_dataset") & NeuralEvaluation.proj()
+        return (sweeps.proj() & enough.proj()) - (members - scored)
 
     def make_fetch(self, key):
         # the points regressed: DataJoint fetches them again in make_insert's transaction and

@@ -418,3 +418,68 @@ def test_every_classification_family_trains_under_one_budget_rule_and_says_why_i
         for output in table.to_arrays("output"):
             assert output["epochs_run"] <= budget["max_epochs"]
             assert output["stop_reason"].startswith(("plateau", "epoch budget")), output["stop_reason"]
+
+
+def test_robustness_waits_until_every_member_and_the_reference_are_evaluated(tiny_graph):
+    """The key source (one query) agrees with a member-by-member check, and holds a family
+    back while one of its models, or one of its reference's, lacks an evaluation."""
+    from schemas.evaluation import Evaluation
+    from schemas.experiment import Family
+    from schemas.robustness import Robustness, family_members, reference_family
+
+    source = {"image_dataset": "tiny-tin", "corruption_source": "tin-tc"}
+
+    def checked_one_by_one() -> set[str]:
+        def ready(family):
+            members, planned = family_members({"experiment": "tiny", "family": family}, "tiny-tin")
+            return bool(members) and len(members) >= planned and all(Evaluation & {**m, **source} for m in members)
+
+        families = (Family & {"experiment": "tiny"} & "kind != 'monkey_predictor'").to_arrays("family").tolist()
+        if not ready(reference_family("tiny", "tiny-tin")["family"]):
+            return set()
+        return {f for f in families if ready(f)}
+
+    def key_source() -> set[str]:
+        return {k["family"] for k in (Robustness.key_source & source).keys()}
+
+    assert key_source() == checked_one_by_one() == set(Robustness.to_arrays("family").tolist())
+
+    class Rollback(Exception):
+        pass
+
+    for family in ("MTL-Monkey", "Baseline"):
+        member = family_members({"experiment": "tiny", "family": family}, "tiny-tin")[0][0]
+        with pytest.raises(Rollback), Evaluation.connection.transaction:
+            (Evaluation.Condition & member & source).delete_quick()
+            (Evaluation & member & source).delete_quick()
+            assert family not in key_source()
+            assert key_source() == checked_one_by_one()
+            if family == "Baseline":  # the reference unevaluated holds back every family
+                assert key_source() == set()
+            raise Rollback
+    assert len(Evaluation & source) == 16
+
+
+def test_the_regression_waits_until_every_members_mtl_head_is_scored(tiny_graph):
+    from schemas.evaluation import ClassifierModel
+    from schemas.neural import NeuralEvaluation, NeuralModel
+    from schemas.robustness import Robustness, RobustnessRegression
+
+    def key_source() -> set[str]:
+        return {k["family"] for k in RobustnessRegression.key_source.keys()}
+
+    assert key_source() == set(RobustnessRegression.to_arrays("family").tolist())
+    member = (Robustness.Member & {"family": "MTL-Monkey ratio sweep"}).keys(limit=1)[0]
+    mtl = (ClassifierModel.FromMTL & {k: member[k] for k in ("image_dataset", "classifier_id")}).fetch1()
+    fields = ("image_dataset", "responses_id", "model_fn", "model_hash", "trainer_fn", "trainer_hash", "seed")
+    head = (NeuralModel.FromMTL & {k: mtl[k] for k in fields}).proj()
+
+    class Rollback(Exception):
+        pass
+
+    with pytest.raises(Rollback), NeuralEvaluation.connection.transaction:
+        (NeuralEvaluation.Unit & head).delete_quick()
+        (NeuralEvaluation & head).delete_quick()
+        assert key_source() == {"MTL-Shuffled ratio sweep"}
+        raise Rollback
+    assert key_source() == {"MTL-Monkey ratio sweep", "MTL-Shuffled ratio sweep"}
