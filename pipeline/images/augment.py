@@ -18,6 +18,7 @@ the classifiers would train on images blurrier than those they are tested on.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import torch
@@ -64,17 +65,20 @@ def draw_params_numpy(batch: int, padding: int, max_degrees: float, flip: bool, 
 
 
 def _crop_and_flip(x: torch.Tensor, params: AugmentationParams, padding: int) -> torch.Tensor:
-    """(b, c, h, w) -> (b, c, h, w): output (r, col) = padded input (r + dy, col' + dx), col' mirrored."""
+    """(b, c, h, w) -> (b, c, h, w): output (r, col) = padded input (r + dy, col' + dx), col' mirrored.
+
+    One ``gather`` over each image's flattened pixels: 3-4x faster on the CPU than advanced
+    indexing over (batch, rows, columns), which also had to permute its result back.
+    """
     b, c, h, w = x.shape
     padded = F.pad(x, (padding, padding, padding, padding)) if padding else x
+    width = padded.shape[-1]
     shift = params.shift.to(x.device) + padding
     columns = torch.arange(w, device=x.device).expand(b, w)
-    columns = torch.where(params.mirror.to(x.device)[:, None], w - 1 - columns, columns)
+    columns = torch.where(params.mirror.to(x.device)[:, None], w - 1 - columns, columns) + shift[:, 1:]
     rows = torch.arange(h, device=x.device)[None, :] + shift[:, :1]
-    columns = columns + shift[:, 1:]
-    batch = torch.arange(b, device=x.device)[:, None, None]
-    # advanced indices (batch, rows, columns) around the channel slice: result is (b, h, w, c)
-    return padded[batch, :, rows[:, :, None], columns[:, None, :]].permute(0, 3, 1, 2)
+    index = (rows[:, :, None] * width + columns[:, None, :]).reshape(b, 1, h * w).expand(b, c, h * w)
+    return torch.gather(padded.reshape(b, c, -1), 2, index).view(b, c, h, w)
 
 
 def rotation_grid(angle_degrees: torch.Tensor, h: int, w: int, device) -> torch.Tensor:
@@ -87,12 +91,19 @@ def rotation_grid(angle_degrees: torch.Tensor, h: int, w: int, device) -> torch.
     matrix = torch.zeros(b, 2, 3)
     matrix[:, 0, 0], matrix[:, 0, 1], matrix[:, 1, 0], matrix[:, 1, 1] = cos, -sin, sin, cos
     matrix = matrix.to(device)
+    base = _base_grid(h, w, torch.device(device))
+    rescaled = matrix.transpose(1, 2) / torch.tensor([0.5 * w, 0.5 * h], device=device)
+    return base.view(1, h * w, 3).expand(b, h * w, 3).bmm(rescaled).view(b, h, w, 2)
+
+
+@functools.lru_cache(maxsize=8)
+def _base_grid(h: int, w: int, device: torch.device) -> torch.Tensor:
+    """torchvision's pixel-centre coordinates (x, y, 1) of an h x w image, made once per size."""
     base = torch.empty(1, h, w, 3, device=device)
     base[..., 0].copy_(torch.linspace(-w * 0.5 + 0.5, w * 0.5 + 0.5 - 1, steps=w, device=device))
     base[..., 1].copy_(torch.linspace(-h * 0.5 + 0.5, h * 0.5 + 0.5 - 1, steps=h, device=device).unsqueeze_(-1))
     base[..., 2].fill_(1)
-    rescaled = matrix.transpose(1, 2) / torch.tensor([0.5 * w, 0.5 * h], device=device)
-    return base.view(1, h * w, 3).expand(b, h * w, 3).bmm(rescaled).view(b, h, w, 2)
+    return base
 
 
 def apply_geometry(images: torch.Tensor, params: AugmentationParams, padding: int = 4) -> torch.Tensor:
@@ -101,8 +112,7 @@ def apply_geometry(images: torch.Tensor, params: AugmentationParams, padding: in
     Values are unchanged (uint8 input comes out as the same integers in float32); pixels that
     show the padding or fall outside the rotated image are 0.
     """
-    x = images.float()
-    x = _crop_and_flip(x, params, padding)
+    x = _crop_and_flip(images, params, padding).float()  # moved as uint8: a quarter of the bytes
     if bool((params.angle != 0).any()):
         grid = rotation_grid(params.angle, x.shape[-2], x.shape[-1], x.device)
         x = F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
