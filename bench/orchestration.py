@@ -194,8 +194,8 @@ def populated() -> tuple[float, PhaseClock, float]:
         TrainerConfig().add_entry("pipeline.training.train_classifier", TRAINER)
         TrainedModel.jobs  # noqa: B018 (declares the jobs table, once per database: a worker has it already)
         clock = PhaseClock()
-        instrument(clock)
         try:
+            instrument(clock)  # inside: a failure part-way still restores what it patched
             start = time.perf_counter()
             TrainedModel.populate(reserve_jobs=True)
             elapsed = time.perf_counter() - start

@@ -42,14 +42,13 @@ def goal_rows(results: dict) -> list[dict]:
     """Each goal's measured value beside it; a benchmark that did not run reads as missing."""
     rows = []
     for name, read, goal, at_least, unit in GOALS:
+        stated = f"{'>=' if at_least else '<='} {goal:g}{unit}"
         try:
-            value = float(read(results))
+            value = round(float(read(results)), 2)  # judged as shown
         except (KeyError, TypeError, ValueError):
-            rows.append({"measure": name, "value": None, "goal": goal, "met": False})
+            rows.append({"measure": name, "value": None, "goal": stated, "met": False})
             continue
-        met = value >= goal if at_least else value <= goal
-        rows.append({"measure": name, "value": round(value, 2), "goal": f"{'>=' if at_least else '<='} {goal:g}{unit}",
-                     "met": met})
+        rows.append({"measure": name, "value": value, "goal": stated, "met": value >= goal if at_least else value <= goal})
     return rows
 
 

@@ -27,13 +27,25 @@ def _package_versions(packages: tuple[str, ...]) -> dict[str, str]:
     return versions
 
 
-@functools.cache
 def git_commit(root: Path = _PROJECT_ROOT) -> str | None:
     """The checkout's commit (with '-dirty' when it has changes), or None outside git.
 
     Asked once per process: a worker runs the code it imported at its start (a new commit
     takes a new worker), and two git calls per job cost a trivial job more than its work.
+    A failure (git missing, or its 5 s timeout under load) is not kept: the next job asks again.
     """
+    if root in _COMMITS:
+        return _COMMITS[root]
+    commit = _ask_git(root)
+    if commit is not None:
+        _COMMITS[root] = commit
+    return commit
+
+
+_COMMITS: dict[Path, str] = {}
+
+
+def _ask_git(root: Path) -> str | None:
     try:
         commit = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True

@@ -297,7 +297,8 @@ class RobustnessRegression(dj.Computed):
         enough = Robustness.proj().aggr(Robustness.Member.proj(), n_members="count(*)", exclude_nonmatching=True) & "n_members > 3"
         fields = ("responses_id", "model_fn", "model_hash", "trainer_fn", "trainer_hash", "seed")
         members = (Robustness.Member & sweeps.proj()).proj() * ClassifierModel.FromMTL.proj(*fields)
-        scored = NeuralModel.FromMTL.proj(*fields, "image_dataset") & NeuralEvaluation.proj()
+        # make_fetch regresses on fev_e_selected, null where no unit passes the selection
+        scored = NeuralModel.FromMTL.proj(*fields, "image_dataset") & (NeuralEvaluation & "fev_e_selected IS NOT NULL").proj()
         return (sweeps.proj() & enough.proj()) - (members - scored)
 
     def make_fetch(self, key):

@@ -71,6 +71,8 @@ def _crop_and_flip(x: torch.Tensor, params: AugmentationParams, padding: int) ->
     indexing over (batch, rows, columns), which also had to permute its result back.
     """
     b, c, h, w = x.shape
+    if b == 0:
+        return x.clone()
     padded = F.pad(x, (padding, padding, padding, padding)) if padding else x
     width = padded.shape[-1]
     shift = params.shift.to(x.device) + padding

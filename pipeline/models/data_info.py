@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 import torch
 
-from ..data.dataloaders import Dataloaders
+from ..data.dataloaders import ClassificationData, Dataloaders
 
 #: the key of a trained row's ``output`` that holds its DataInfo
 OUTPUT_KEY = "data_info"
@@ -47,12 +47,17 @@ class DataInfo(Dataloaders):
         get = (lambda name: getattr(data, name, None)) if isinstance(data, Dataloaders) else (
             lambda name: data.get(name) if isinstance(data, Mapping) else None)
         info = {}
-        for name in ("n_classes", "image_px"):
-            if get(name) is not None:
-                info[name] = int(get(name))
+        if get("n_classes") is not None:
+            info["n_classes"] = int(get("n_classes"))
+        if not isinstance(data, ClassificationData) and get("image_px") is not None:
+            info["image_px"] = int(get("image_px"))  # a classifier's comes from its images, below (features have none)
         for name in ("image_mean", "image_std"):
             if get(name) is not None:
                 info[name] = float(get(name))
+        for name in ("input_shape", "mean_train_response"):  # stated by name: a stored DataInfo's JSON
+            if get(name) is not None:
+                value = get(name)
+                info[name] = value.tolist() if torch.is_tensor(value) else [float(v) if name == "mean_train_response" else int(v) for v in value]
         train = get("train")
         if isinstance(train, (tuple, list)) and len(train) == 2 and torch.is_tensor(train[0]):
             info["input_shape"] = [int(n) for n in train[0].shape[1:]]
@@ -69,11 +74,22 @@ class DataInfo(Dataloaders):
 
     @classmethod
     def from_json(cls, stored: Mapping, source: str = "data_info") -> "DataInfo":
-        return cls.from_mapping(stored, source)
+        """From a stored row's JSON; facts this version does not know (a newer version's) are
+        left out, so that loading a model never fails on them."""
+        return cls.from_mapping({k: v for k, v in stored.items() if k in cls.field_names()}, source)
 
     def to_json(self) -> dict:
         """The fields that are set, as JSON values."""
         return dict(self.items())
+
+
+def builder_view(dataloaders) -> Dataloaders:
+    """What a builder reads: the dataclass it was given, or the DataInfo of a plain dict. A
+    lab's nnfabrik dict may hold DataLoaders or keys of its own; a builder needs only the
+    facts it sizes the network from, and those are read from the dict by name."""
+    if isinstance(dataloaders, Dataloaders):
+        return dataloaders
+    return DataInfo.of(dataloaders)
 
 
 def describe(dataloaders) -> dict:

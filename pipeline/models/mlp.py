@@ -5,13 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..data.dataloaders import Dataloaders, typed
+from ..data.dataloaders import Dataloaders
+from .data_info import builder_view
 
 
 def build_mlp(dataloaders: Dataloaders, seed: int, hidden: tuple | list = (64,), dropout: float = 0.0) -> nn.Module:
     """Input width from the training inputs, output width from the classes
     (``dataloaders`` may be the model's DataInfo)."""
-    data = typed(dataloaders)
+    data = builder_view(dataloaders)
     torch.manual_seed(seed)
     width = int(data.input_shape[0])
     layers: list[nn.Module] = []

@@ -15,7 +15,8 @@ from neuralpredictors.layers.readouts import FullGaussian2d
 from torch import nn
 from torch.nn import functional as F
 
-from ..data.dataloaders import Dataloaders, typed
+from ..data.dataloaders import Dataloaders
+from .data_info import builder_view
 from .vgg import VGGClassifier, conv3_1_channels
 
 
@@ -101,7 +102,7 @@ def build_mtl_model(
     ``dataloaders`` is :class:`~pipeline.data.dataloaders.MTLData` (image splits and
     responses, with ``response_sessions`` naming their columns) or the model's DataInfo.
     """
-    data = typed(dataloaders)
+    data = builder_view(dataloaders)
     torch.manual_seed(seed)
     model = MTLNetwork(
         int(data.n_classes), data.response_sessions, data.image_mean, data.image_std,

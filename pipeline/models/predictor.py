@@ -10,7 +10,8 @@ from neuralpredictors.layers.readouts import FullGaussian2d
 from torch import nn
 from torch.nn import functional as F
 
-from ..data.dataloaders import Dataloaders, typed
+from ..data.dataloaders import Dataloaders
+from .data_info import builder_view
 from .vgg import CONV3_1, conv3_1_channels, init_weights, vgg_features
 
 
@@ -57,7 +58,7 @@ def build_monkey_predictor(
     ``image_px``, ``image_mean``/``image_std`` (pixels in [0, 1]) and, per session, the mean
     training response of each unit (the readout biases start there).
     """
-    data = typed(dataloaders)
+    data = builder_view(dataloaders)
     torch.manual_seed(seed)
     core = vgg_features(width=width, in_channels=1, upto=CONV3_1)
     init_weights(core)
@@ -83,7 +84,7 @@ def build_oracle_readout(
     """
     if classifier is None or image_mean is None or image_std is None:
         raise ValueError("build_oracle_readout needs the trained classifier and its pixel statistics")
-    data = typed(dataloaders)
+    data = builder_view(dataloaders)
     torch.manual_seed(seed)
     core = copy.deepcopy(classifier.features[:CONV3_1])
     channels = [m for m in core if isinstance(m, nn.Conv2d)][-1].out_channels

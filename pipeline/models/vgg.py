@@ -12,7 +12,8 @@ import torch
 from torch import nn
 from torchvision.models.vgg import cfgs
 
-from ..data.dataloaders import Dataloaders, typed
+from ..data.dataloaders import Dataloaders
+from .data_info import builder_view
 
 # torchvision's configuration "E" (VGG-19): channels per conv, "M" for max-pool
 VGG19 = cfgs["E"]
@@ -108,6 +109,6 @@ class VGGClassifier(nn.Module):
 
 def build_vgg_classifier(dataloaders: Dataloaders, seed: int, width: float = 1.0, dropout: float = 0.5) -> VGGClassifier:
     """The registry's builder: the number of classes comes from the data (or its DataInfo)."""
-    data = typed(dataloaders)
+    data = builder_view(dataloaders)
     torch.manual_seed(seed)
     return VGGClassifier(int(data.n_classes), width=width, dropout=dropout)

@@ -482,4 +482,9 @@ def test_the_regression_waits_until_every_members_mtl_head_is_scored(tiny_graph)
         (NeuralEvaluation & head).delete_quick()
         assert key_source() == {"MTL-Shuffled ratio sweep"}
         raise Rollback
+    # a head scored but with no unit passing the selection has no FEVe to regress on
+    with pytest.raises(Rollback), NeuralEvaluation.connection.transaction:
+        NeuralEvaluation.update1({**(NeuralEvaluation & head).fetch1("KEY"), "fev_e_selected": None})
+        assert key_source() == {"MTL-Shuffled ratio sweep"}
+        raise Rollback
     assert key_source() == {"MTL-Monkey ratio sweep", "MTL-Shuffled ratio sweep"}

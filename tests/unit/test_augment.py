@@ -115,3 +115,8 @@ def test_distribution_of_shifts_flips_and_angles_matches_the_spec(draw):
 def test_standardise():
     x = torch.full((2, 4, 4), 255, dtype=torch.uint8)
     assert torch.allclose(standardise(x, 0.5, 0.25), torch.full((2, 1, 4, 4), 2.0))
+
+
+def test_an_empty_batch_stays_empty():
+    params = draw_params(0, 4, 15.0, True, torch.Generator().manual_seed(0))
+    assert apply_geometry(torch.zeros(0, 1, 64, 64, dtype=torch.uint8), params, 4).shape == (0, 1, 64, 64)

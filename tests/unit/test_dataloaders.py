@@ -62,3 +62,22 @@ def test_replace_adds_a_field_and_shares_the_tensors():
     rgb = torch.zeros(12, 8, 8, 3, dtype=torch.uint8)
     with_rgb = data.replace(train_rgb=rgb)
     assert with_rgb.train_rgb is rgb and data.train_rgb is None and with_rgb.train is data.train
+
+
+def test_a_labs_nnfabrik_dict_with_loaders_and_keys_of_its_own_still_builds_the_pipelines_models():
+    from pipeline.models.mtl import build_mtl_model
+    from pipeline.models.vgg import build_vgg_classifier
+
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(4, 1, 8, 8)), batch_size=2)
+    lab = {"train": loader, "validation": loader, "n_classes": 5, "note": "a key of the lab's own"}
+    assert build_vgg_classifier(lab, seed=0, width=0.125)(torch.zeros(2, 1, 64, 64)).shape == (2, 5)
+    images = _images(12, px=16)
+    mtl = {"train": images, "validation": _images(6, px=16), "n_classes": 3, "image_mean": 0.5, "image_std": 0.2,
+           "responses": {"train": torch.rand(12, 4)}, "response_sessions": [("a", 4)], "extra": 1}
+    assert build_mtl_model(mtl, seed=0, width=0.125).readout.bias.shape == (4,)
+
+
+def test_stored_data_info_of_features_has_no_image_size_and_unknown_stored_facts_are_left_out():
+    info = describe(gaussian_clusters(0, n_train=20, n_validation=5))
+    assert "image_px" not in info and info["input_shape"] == [32]
+    assert DataInfo.from_json({**info, "from_a_newer_version": 1}).n_classes == 4
