@@ -91,10 +91,6 @@ class CorruptionSource(dj.Manual):
         return [made.proj(), imported.proj()]
 
     @staticmethod
-    def is_complete(key) -> bool:
-        return bool(CorruptionSource & key & CorruptionSource.complete())
-
-    @staticmethod
     def load(key, corruption: str, severity: int) -> tuple[np.ndarray, np.ndarray]:
         """(images, labels) of one condition."""
         condition = {**key, "corruption": corruption, "severity": severity}

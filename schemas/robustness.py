@@ -88,7 +88,7 @@ def members_query(family_kind: str):
     if part is None:
         return None
     combination = ("model_fn", "model_hash", "trainer_fn", "trainer_hash", "seed")
-    planned = (Family & {"kind": family_kind}).proj("image_dataset", "neural_dataset") * Family.Config * Family.Replicate
+    planned = Family.planned(family_kind)
     if family_kind not in kinds.PRODUCER_OF_FAMILY:
         return part.proj(*combination) * planned.proj("image_dataset")
     # an MTL family's members learned from responses of its producer that stand for its neural dataset

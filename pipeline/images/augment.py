@@ -18,7 +18,6 @@ the classifiers would train on images blurrier than those they are tested on.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import numpy as np
 import torch
@@ -67,7 +66,7 @@ def draw_params_numpy(batch: int, padding: int, max_degrees: float, flip: bool, 
 def _crop_and_flip(x: torch.Tensor, params: AugmentationParams, padding: int) -> torch.Tensor:
     """(b, c, h, w) -> (b, c, h, w): output (r, col) = padded input (r + dy, col' + dx), col' mirrored.
 
-    One ``gather`` over each image's flattened pixels: 3-4x faster on the CPU than advanced
+    One ``gather`` over each image's flattened pixels: 1.7-2.3x faster on the CPU than advanced
     indexing over (batch, rows, columns), which also had to permute its result back.
     """
     b, c, h, w = x.shape
@@ -93,19 +92,12 @@ def rotation_grid(angle_degrees: torch.Tensor, h: int, w: int, device) -> torch.
     matrix = torch.zeros(b, 2, 3)
     matrix[:, 0, 0], matrix[:, 0, 1], matrix[:, 1, 0], matrix[:, 1, 1] = cos, -sin, sin, cos
     matrix = matrix.to(device)
-    base = _base_grid(h, w, torch.device(device))
-    rescaled = matrix.transpose(1, 2) / torch.tensor([0.5 * w, 0.5 * h], device=device)
-    return base.view(1, h * w, 3).expand(b, h * w, 3).bmm(rescaled).view(b, h, w, 2)
-
-
-@functools.lru_cache(maxsize=8)
-def _base_grid(h: int, w: int, device: torch.device) -> torch.Tensor:
-    """torchvision's pixel-centre coordinates (x, y, 1) of an h x w image, made once per size."""
     base = torch.empty(1, h, w, 3, device=device)
     base[..., 0].copy_(torch.linspace(-w * 0.5 + 0.5, w * 0.5 + 0.5 - 1, steps=w, device=device))
     base[..., 1].copy_(torch.linspace(-h * 0.5 + 0.5, h * 0.5 + 0.5 - 1, steps=h, device=device).unsqueeze_(-1))
     base[..., 2].fill_(1)
-    return base
+    rescaled = matrix.transpose(1, 2) / torch.tensor([0.5 * w, 0.5 * h], device=device)
+    return base.view(1, h * w, 3).expand(b, h * w, 3).bmm(rescaled).view(b, h, w, 2)
 
 
 def apply_geometry(images: torch.Tensor, params: AugmentationParams, padding: int = 4) -> torch.Tensor:
