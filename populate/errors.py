@@ -40,7 +40,7 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     types: list[type[BaseException]] = []
     imports = [("pipeline.config", "ConfigError"), ("pipeline.device", "DeviceError"),
                ("pipeline.images.tin", "ImageFormatError"), ("pipeline.recordings.published", "RecordingFormatError"),
-               ("schemas.connection", "ConfigurationError"), ("schemas.images", "ImageIngestError"),
+               ("schemas.settings", "ConfigurationError"), ("schemas.images", "ImageIngestError"),
                ("schemas.recording", "IngestError"), ("schemas.registry", "RegistrationError"),
                ("schemas.saliency", "SaliencyIngestError")]
     for module, name in imports:

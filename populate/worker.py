@@ -332,6 +332,10 @@ def main(args) -> int:
     from pipeline.device import check_gpu_usable
 
     check_gpu_usable()  # a visible GPU that torch cannot use stops the worker here, in one line
+    from schemas import settings
+
+    settings.checkpoint_seconds()  # a malformed interval stops the worker here, not in every job
+
     def passthrough() -> list[str]:
         """This command's worker options, for its children."""
         return sys.argv[sys.argv.index("worker") + 1 :] if "worker" in sys.argv else []

@@ -22,11 +22,17 @@ from the defaults below. Environment variables (all optional):
 ``PIPELINE_PREFIX``
     Prefix of every schema name (default ``cotrain_``), so several pipelines or test runs
     can share one server.
+``PIPELINE_CHECKPOINT_SECONDS``
+    The least time between two checkpoints of one training job, in seconds (default 30).
+    A job saves after the first epoch that ends this long after its start or its last
+    save, so a worker killed outright loses at most this much plus one epoch; ``0`` saves
+    after every epoch. A stop on request (SIGTERM) saves at once whatever this says.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -35,6 +41,10 @@ import datajoint as dj
 #: The named object store that every large artefact (checkpoint, array) goes to.
 STORE = "artifacts"
 DEFAULT_PREFIX = "cotrain_"
+#: seconds between checkpoints of a training job: at GPU scale an epoch lasts longer, so
+#: every epoch is saved; at the demo's 2-3 s epochs (and the benchmarks' 10 ms ones) a save
+#: per epoch was most of the job's bookkeeping (bench/orchestration.py)
+DEFAULT_CHECKPOINT_SECONDS = 30.0
 
 
 class ConfigurationError(RuntimeError):
@@ -88,6 +98,20 @@ def prefix() -> str:
         raise ConfigurationError(
             f"PIPELINE_PREFIX={value!r}: use lower-case letters, digits and underscores only"
         )
+    return value
+
+
+def checkpoint_seconds() -> float:
+    """``PIPELINE_CHECKPOINT_SECONDS``: the least time between two checkpoints of one job (s)."""
+    raw = os.environ.get("PIPELINE_CHECKPOINT_SECONDS", "").strip()
+    if not raw:
+        return DEFAULT_CHECKPOINT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ConfigurationError(f"PIPELINE_CHECKPOINT_SECONDS={raw!r}: expected a number of seconds >= 0")
     return value
 
 

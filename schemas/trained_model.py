@@ -40,6 +40,7 @@ from pipeline.training.checkpoint import Checkpointer, TrainingInterrupted, dese
 from . import stop
 from .connection import connection
 from .retry import retry_lost_connection, retry_transient
+from . import settings
 from .settings import pipeline_home
 
 
@@ -137,9 +138,6 @@ class TrainedModelBase(dj.Computed):
     trainer_table = None
     seed_table = None
     checkpoint_table = None
-    #: checkpoint policy: every N epochs and/or every M minutes
-    checkpoint_every_epochs: int | None = 1
-    checkpoint_every_minutes: float | None = None
 
     #: secondary attributes copied from the trainer's output (declared by ``definition_for(results=...)``)
     result_fields: tuple[str, ...] = ()
@@ -185,8 +183,7 @@ class TrainedModelBase(dj.Computed):
             self.checkpoint_table(),
             self._job_key(key),
             identity=checkpoint_identity(model, dataset, trainer, seed),
-            every_epochs=self.checkpoint_every_epochs,
-            every_minutes=self.checkpoint_every_minutes,
+            **self.checkpoint_policy(),
         )
         try:
             with stop.stop_at_checkpoints():
@@ -222,6 +219,15 @@ class TrainedModelBase(dj.Computed):
             shutil.rmtree(Path(weights).parent, ignore_errors=True)
 
     # -- hooks and helpers ---------------------------------------------------------------
+    def checkpoint_policy(self) -> dict:
+        """When a job saves its state (``Checkpointer``'s arguments): after every epoch when
+        ``PIPELINE_CHECKPOINT_SECONDS`` is 0, else after the first epoch that ends that long
+        after the last save."""
+        seconds = settings.checkpoint_seconds()
+        if seconds == 0:
+            return {"every_epochs": 1, "every_minutes": None}
+        return {"every_epochs": None, "every_minutes": seconds / 60}
+
     def build_model(self, key, model: tuple[str, dict], dataloaders, seed: int):
         """The network to train (stages that start from another model override this)."""
         return resolve(model[0])(dataloaders=dataloaders, seed=seed, **model[1])

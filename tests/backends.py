@@ -80,7 +80,9 @@ def _require_listening(name: str, port: int) -> None:
 def select() -> Backend:
     name = os.environ.get("PIPELINE_TEST_BACKEND", "postgresql")
     home = tempfile.mkdtemp(prefix=f"pipeline-test-{name}-")
-    common = {"PIPELINE_HOME": home, "PIPELINE_PREFIX": f"t{os.getpid()}_"}
+    # every epoch checkpointed: the tests' jobs last seconds, and the resume and kill tests
+    # need a checkpoint to exist (test_training checks the default interval on its own)
+    common = {"PIPELINE_HOME": home, "PIPELINE_PREFIX": f"t{os.getpid()}_", "PIPELINE_CHECKPOINT_SECONDS": "0"}
     if name == "postgresql":
         env = {"DJ_HOST": "127.0.0.1", "DJ_PORT": "5432", "DJ_USER": "postgres", "DJ_PASS": "", "DJ_BACKEND": "postgresql"}
         _require_listening(name, 5432)

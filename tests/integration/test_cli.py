@@ -135,3 +135,15 @@ def test_a_setting_the_user_can_fix_is_one_line_with_a_hint_and_v_shows_the_trac
     verbose = subprocess.run([python, "-m", "populate", "-v", "status"], cwd=REPO, env=env, capture_output=True,
                              text=True, timeout=300)
     assert verbose.returncode == 2 and "Traceback" in verbose.stderr and line in verbose.stderr
+
+
+def test_a_malformed_checkpoint_interval_stops_the_worker_before_any_job(clean, python, worker_env):
+    from schemas.training import TrainedModel
+
+    register(seeds=[1], epochs=1)
+    env = {**worker_env, "PIPELINE_CHECKPOINT_SECONDS": "-5"}
+    out = subprocess.run([python, "-m", "populate", "worker", "--single"], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=300)
+    line = one_error_line(out)
+    assert "PIPELINE_CHECKPOINT_SECONDS='-5'" in line and "seconds >= 0" in line, line
+    assert len(TrainedModel()) == 0 and TrainedModel.jobs.progress()["total"] == 0

@@ -1,5 +1,6 @@
 """TrainedModel: a real (small) training job through populate, in this process."""
 
+import pytest
 import torch
 
 from pipeline.training.classification import accuracy
@@ -28,6 +29,23 @@ def test_populate_trains_every_combination_and_records_provenance(clean):
     # finished jobs leave no checkpoint rows and no jobs behind
     assert len(TrainingCheckpoint()) == 0
     assert TrainedModel.jobs.progress()["total"] == 0
+
+
+def test_checkpoints_wait_for_the_interval(clean, monkeypatch):
+    """By default a job saves after the first epoch that ends 30 s after the last save, so a
+    job of short epochs writes none (the other tests save after every epoch: interval 0)."""
+    from schemas import settings
+    from schemas.training import TrainedModel
+
+    monkeypatch.delenv("PIPELINE_CHECKPOINT_SECONDS")
+    assert settings.checkpoint_seconds() == settings.DEFAULT_CHECKPOINT_SECONDS == 30
+    register(seeds=[1], epochs=3)
+    assert TrainedModel.populate(reserve_jobs=True)["success_count"] == 1
+    assert TrainedModel().fetch1("provenance")["checkpoints_saved"] == []
+    for bad in ("-1", "soon", "nan", "inf"):
+        monkeypatch.setenv("PIPELINE_CHECKPOINT_SECONDS", bad)
+        with pytest.raises(settings.ConfigurationError, match=f"PIPELINE_CHECKPOINT_SECONDS='{bad}'"):
+            settings.checkpoint_seconds()
 
 
 def test_stored_weights_reproduce_the_stored_score(clean):
