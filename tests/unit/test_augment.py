@@ -120,3 +120,20 @@ def test_standardise():
 def test_an_empty_batch_stays_empty():
     params = draw_params(0, 4, 15.0, True, torch.Generator().manual_seed(0))
     assert apply_geometry(torch.zeros(0, 1, 64, 64, dtype=torch.uint8), params, 4).shape == (0, 1, 64, 64)
+
+
+def test_rotation_grid_equals_torchvisions_affine_grid():
+    """The separable grid equals torchvision's (h * w, 3) @ (3, 2) grid, for many angles and an
+    odd and an even size (torchvision builds one image's grid at a time, with bmm)."""
+    from torchvision.transforms import _functional_tensor as FT
+
+    from pipeline.images.augment import rotation_grid
+
+    angles = (torch.rand(400, generator=torch.Generator().manual_seed(11), dtype=torch.float64) * 2 - 1) * 15
+    for h, w in ((64, 64), (31, 40)):
+        grid = rotation_grid(angles, h, w, "cpu")
+        for i, angle in enumerate(angles.tolist()):
+            matrix = TF._get_inverse_affine_matrix([0.0, 0.0], -angle, [0.0, 0.0], 1.0, [0.0, 0.0])
+            theta = torch.tensor(matrix, dtype=torch.float32).reshape(1, 2, 3)
+            expected = FT._gen_affine_grid(theta, w=w, h=h, ow=w, oh=h)
+            assert torch.equal(grid[i : i + 1], expected), (h, w, angle)
