@@ -91,7 +91,10 @@ def convergence(steps: int = 100, every: int = 10, norms=(5.0, 15.0, 60.0)) -> l
 def main() -> dict:
     device = choose_device()
     torch.manual_seed(0)
-    block = VGGClassifier(200, width=0.125).to(device).eval().shared_block
+    model = VGGClassifier(200, width=0.125).to(device).eval()
+    for p in model.parameters():  # frozen, as the Reconstruction table's make freezes them
+        p.requires_grad_(False)
+    block = model.shared_block
 
     def layer(x):
         return ACTIVATION_SCALE * block(x)

@@ -228,22 +228,37 @@ def registered_kinds(role: str, fn_path: str) -> tuple[str, ...]:
     return tuple((FunctionKind & {"fn_role": role, "fn": fn_path}).to_arrays("kind").tolist())
 
 
-def functions_of(kind: str, role: str) -> tuple[str, ...]:
-    """Every builder (``role="model"``) or trainer of ``kind``: the pipeline's own, then the lab's."""
+def _lab_functions(kind_names: Sequence[str]) -> dict[tuple[str, str], list[str]]:
+    """(role, kind) -> the lab's functions registered as that kind, for all ``kind_names`` in
+    one query (a key source asks for every kind of its table each time it is read)."""
+    rows = (FunctionKind & [{"kind": k} for k in kind_names]).to_dicts(order_by="fn")
+    found: dict[tuple[str, str], list[str]] = {}
+    for row in rows:
+        found.setdefault((row["fn_role"], row["kind"]), []).append(row["fn"])
+    return found
+
+
+def functions_of(kind: str, role: str, lab: Mapping[tuple[str, str], list[str]] | None = None) -> tuple[str, ...]:
+    """Every builder (``role="model"``) or trainer of ``kind``: the pipeline's own, then the
+    lab's (read from ``lab``, :func:`_lab_functions`'s answer, when given)."""
     recipe = kinds.get(kind)
     own = recipe.builders if role == "model" else recipe.trainers
-    lab = (FunctionKind & {"fn_role": role, "kind": kind}).to_arrays("fn", order_by="fn").tolist()
-    return tuple(dict.fromkeys([*own, *lab]))
+    lab = _lab_functions([kind]) if lab is None else lab
+    return tuple(dict.fromkeys([*own, *lab.get((role, kind), [])]))
 
 
-def pairs_of(kind: str, model_attr: str = "model_fn", trainer_attr: str = "trainer_fn") -> list[dict]:
+def pairs_of(kind: str, model_attr: str = "model_fn", trainer_attr: str = "trainer_fn",
+             lab: Mapping[tuple[str, str], list[str]] | None = None) -> list[dict]:
     """Restriction dicts: every (builder, trainer) combination of ``kind``."""
-    return [{model_attr: m, trainer_attr: t} for m in functions_of(kind, "model") for t in functions_of(kind, "trainer")]
+    lab = _lab_functions([kind]) if lab is None else lab
+    return [{model_attr: m, trainer_attr: t} for m in functions_of(kind, "model", lab) for t in functions_of(kind, "trainer", lab)]
 
 
 def pairs_of_table(table: str) -> list[dict]:
     """Every (builder, trainer) combination that table ``table`` (a class name) trains."""
-    return [pair for k in kinds.of_table(table) for pair in pairs_of(k.name)]
+    names = [k.name for k in kinds.of_table(table)]
+    lab = _lab_functions(names)
+    return [pair for name in names for pair in pairs_of(name, lab=lab)]
 
 
 def kind_of(table: str, model_fn: str, trainer_fn: str) -> str:
