@@ -24,9 +24,10 @@ from the defaults below. Environment variables (all optional):
     can share one server.
 ``PIPELINE_CHECKPOINT_SECONDS``
     The least time between two checkpoints of one training job, in seconds (default 30).
-    A job saves after the first epoch that ends this long after its start or its last
-    save, so a worker killed outright loses at most this much plus one epoch; ``0`` saves
-    after every epoch. A stop on request (SIGTERM) saves at once whatever this says.
+    A job saves after the first epoch that ends this long after its training started or
+    after its last save, so a worker killed outright loses at most this much plus one
+    epoch; ``0`` saves after every epoch. A stop on request (SIGTERM) saves at the end of
+    the current epoch whatever this says.
 """
 
 from __future__ import annotations

@@ -175,6 +175,7 @@ class TrainedModelBase(dj.Computed):
 
     def make_compute(self, key, model, dataset, trainer, seed):
         started = time.monotonic()
+        policy = self.checkpoint_policy()  # a malformed setting fails here, before the data is loaded
         device = choose_device()
         dataloaders = self.training_data(key, seed)
         net = self.build_model(key, model, dataloaders, seed)
@@ -183,7 +184,7 @@ class TrainedModelBase(dj.Computed):
             self.checkpoint_table(),
             self._job_key(key),
             identity=checkpoint_identity(model, dataset, trainer, seed),
-            **self.checkpoint_policy(),
+            **policy,
         )
         try:
             with stop.stop_at_checkpoints():
@@ -222,7 +223,7 @@ class TrainedModelBase(dj.Computed):
     def checkpoint_policy(self) -> dict:
         """When a job saves its state (``Checkpointer``'s arguments): after every epoch when
         ``PIPELINE_CHECKPOINT_SECONDS`` is 0, else after the first epoch that ends that long
-        after the last save."""
+        after training started (its data loaded) or after the last save."""
         seconds = settings.checkpoint_seconds()
         if seconds == 0:
             return {"every_epochs": 1, "every_minutes": None}

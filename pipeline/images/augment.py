@@ -7,8 +7,9 @@ geometry and no smoothing:
 
 * the crop is an integer shift of -4..4 px in each direction with zeros where the padded
   border shows, and the flip mirrors columns exactly (one gather for both);
-* the rotation uses torchvision's own sampling grid (``_gen_affine_grid`` of its tensor
-  ``rotate``) and its default nearest-neighbour interpolation, zeros outside.
+* the rotation uses torchvision's sampling grid (that of ``_gen_affine_grid`` in its tensor
+  ``rotate``, built faster where that is exact: :func:`rotation_grid`) and its default
+  nearest-neighbour interpolation, zeros outside.
 
 So every output value is an input value or the fill, as with torchvision; a bilinear
 resampling would blur every training image (white noise kept 0.68 of its pixel std) and
@@ -82,33 +83,74 @@ def _crop_and_flip(x: torch.Tensor, params: AugmentationParams, padding: int) ->
     return torch.gather(padded.reshape(b, c, -1), 2, index).view(b, c, h, w)
 
 
-def rotation_grid(angle_degrees: torch.Tensor, h: int, w: int, device) -> torch.Tensor:
-    """(b, h, w, 2) sampling grid of torchvision's tensor ``rotate`` (centre of the image, no expand).
-
-    torchvision multiplies a (h * w, 3) grid of (x, y, 1) by each image's (3, 2) matrix in a
-    ``bmm``. The grid is separable, so here each entry is the same two products and one sum,
-    ``x * m0 + y * m1``, broadcast from a row and a column (the third row of the matrix is
-    the zero translation, whose product adds nothing). The batched ``bmm`` with an inner
-    size of 3 took 60-70% of the augmentation on the CPU; this is one pass over the grid.
-    Elementwise products and sums round the same way on every device, and on the CPUs
-    measured they equal torchvision's ``bmm`` bit for bit (tests/unit/test_augment.py).
-    """
+def _rescaled_matrices(angle_degrees: torch.Tensor, h: int, w: int, device) -> torch.Tensor:
+    """(b, 3, 2): each image's inverse rotation matrix, transposed and divided by the half-size, as torchvision's."""
     # in float64 and then rounded to float32, as torchvision's python-float matrix
     theta = torch.deg2rad(angle_degrees.to(torch.float64))
     cos, sin = torch.cos(theta).float(), torch.sin(theta).float()
-    b = len(theta)
     # torchvision: matrix = _get_inverse_affine_matrix(centre 0, -angle, ...) = [cos, -sin, 0, sin, cos, 0]
-    matrix = torch.zeros(b, 2, 3)
+    matrix = torch.zeros(len(theta), 2, 3)
     matrix[:, 0, 0], matrix[:, 0, 1], matrix[:, 1, 0], matrix[:, 1, 1] = cos, -sin, sin, cos
-    rescaled = (matrix.transpose(1, 2) / torch.tensor([0.5 * w, 0.5 * h])).to(device)  # (b, 3, 2), as torchvision's
+    return (matrix.transpose(1, 2) / torch.tensor([0.5 * w, 0.5 * h])).to(device)
+
+
+def _bmm_grid(rescaled: torch.Tensor, h: int, w: int, device) -> torch.Tensor:
+    """torchvision's own formulation: a (h * w, 3) grid of (x, y, 1) times each (3, 2) matrix."""
+    base = torch.empty(1, h, w, 3, device=device)
+    base[..., 0].copy_(torch.linspace(-w * 0.5 + 0.5, w * 0.5 + 0.5 - 1, steps=w, device=device))
+    base[..., 1].copy_(torch.linspace(-h * 0.5 + 0.5, h * 0.5 + 0.5 - 1, steps=h, device=device).unsqueeze_(-1))
+    base[..., 2].fill_(1)
+    b = len(rescaled)
+    return base.view(1, h * w, 3).expand(b, h * w, 3).bmm(rescaled).view(b, h, w, 2)
+
+
+def _separable_grid(rescaled: torch.Tensor, h: int, w: int, device) -> torch.Tensor:
+    """The same grid as two products and one sum per entry, ``x * m0 + y * m1``, broadcast
+    from a row and a column (the matrix's third row is the zero translation, which adds
+    nothing). Computed as (b, 2, h, w), rows of w contiguous, and returned as a (b, h, w, 2)
+    view: the broadcast over a last axis of 2 was 14x slower, and grid_sample reads the view
+    as fast."""
+    b = len(rescaled)
     xs = torch.linspace(-w * 0.5 + 0.5, w * 0.5 + 0.5 - 1, steps=w, device=device)
     ys = torch.linspace(-h * 0.5 + 0.5, h * 0.5 + 0.5 - 1, steps=h, device=device)
-    # computed as (b, 2, h, w), rows of w contiguous, and returned as a (b, h, w, 2) view: the
-    # broadcast over a last axis of 2 was 14x slower, and grid_sample reads the view as fast
     grid = torch.empty(b, 2, h, w, device=device)
     torch.add(xs.view(1, 1, 1, w) * rescaled[:, 0].view(b, 2, 1, 1), ys.view(1, 1, h, 1) * rescaled[:, 1].view(b, 2, 1, 1),
               out=grid)
     return grid.permute(0, 2, 3, 1)
+
+
+#: (device type, h, w) -> whether the separable grid equals the bmm's there, bit for bit
+_SEPARABLE_IS_EXACT: dict[tuple[str, int, int], bool] = {}
+
+
+def separable_is_exact(h: int, w: int, device) -> bool:
+    """Whether this device's ``bmm`` rounds the grid as the separable sum does (multiply, then
+    add). A BLAS that fuses the multiply-add rounds differently in about one entry in five;
+    where it does, torchvision's grid comes from that BLAS, so the ``bmm`` is kept there.
+    Checked once per device type and size on 512 angles (a fused BLAS differs on every one)."""
+    device = torch.device(device)
+    key = (device.type, h, w)
+    if key not in _SEPARABLE_IS_EXACT:
+        angles = torch.linspace(-45.0, 45.0, 512, dtype=torch.float64)
+        rescaled = _rescaled_matrices(angles, h, w, device)
+        _SEPARABLE_IS_EXACT[key] = torch.equal(_bmm_grid(rescaled, h, w, device), _separable_grid(rescaled, h, w, device))
+    return _SEPARABLE_IS_EXACT[key]
+
+
+def rotation_grid(angle_degrees: torch.Tensor, h: int, w: int, device) -> torch.Tensor:
+    """(b, h, w, 2) sampling grid of torchvision's tensor ``rotate`` (centre of the image, no
+    expand), equal to torchvision's bit for bit.
+
+    torchvision multiplies a (h * w, 3) grid of (x, y, 1) by each image's (3, 2) matrix in a
+    ``bmm``; batched, a ``bmm`` with an inner size of 3 took 60-70% of the augmentation on the
+    CPU. The grid is separable, and the separable sum is 5-20x faster. It is used where this
+    device's ``bmm`` is measured to round the same way (:func:`separable_is_exact`; so on the
+    CPUs measured), the ``bmm`` elsewhere.
+    """
+    rescaled = _rescaled_matrices(angle_degrees, h, w, device)
+    if separable_is_exact(h, w, device):
+        return _separable_grid(rescaled, h, w, device)
+    return _bmm_grid(rescaled, h, w, device)
 
 
 def apply_geometry(images: torch.Tensor, params: AugmentationParams, padding: int = 4) -> torch.Tensor:

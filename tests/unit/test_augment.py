@@ -137,3 +137,21 @@ def test_rotation_grid_equals_torchvisions_affine_grid():
             theta = torch.tensor(matrix, dtype=torch.float32).reshape(1, 2, 3)
             expected = FT._gen_affine_grid(theta, w=w, h=h, ow=w, oh=h)
             assert torch.equal(grid[i : i + 1], expected), (h, w, angle)
+
+
+def test_the_fast_grid_is_used_only_where_it_is_exact(monkeypatch):
+    """Where the separable sum would round differently from the bmm (a BLAS that fuses the
+    multiply-add, simulated here by a grid one rounding off), the bmm's grid is returned."""
+    from pipeline.images import augment as A
+
+    angles = torch.linspace(-15, 15, 64, dtype=torch.float64)
+    monkeypatch.setattr(A, "_SEPARABLE_IS_EXACT", {})
+    exact = A._bmm_grid(A._rescaled_matrices(angles, 20, 24, "cpu"), 20, 24, "cpu")
+    separable = A._separable_grid
+
+    def one_rounding_off(rescaled, h, w, device):
+        return torch.nextafter(separable(rescaled, h, w, device), torch.tensor(float("inf")))
+
+    monkeypatch.setattr(A, "_separable_grid", one_rounding_off)
+    assert not A.separable_is_exact(20, 24, "cpu")
+    assert torch.equal(A.rotation_grid(angles, 20, 24, "cpu"), exact)
