@@ -37,10 +37,9 @@ from pipeline.config import resolve
 from pipeline.device import choose_device
 from pipeline.training.checkpoint import Checkpointer, TrainingInterrupted, deserialise
 
-from . import stop
+from . import settings, stop
 from .connection import connection
 from .retry import retry_lost_connection, retry_transient
-from . import settings
 from .settings import pipeline_home
 
 

@@ -94,11 +94,19 @@ def _rescaled_matrices(angle_degrees: torch.Tensor, h: int, w: int, device) -> t
     return (matrix.transpose(1, 2) / torch.tensor([0.5 * w, 0.5 * h])).to(device)
 
 
+def _pixel_centres(h: int, w: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """torchvision's x (w,) and y (h,) pixel-centre coordinates, the image's centre at 0."""
+    xs = torch.linspace(-w * 0.5 + 0.5, w * 0.5 + 0.5 - 1, steps=w, device=device)
+    ys = torch.linspace(-h * 0.5 + 0.5, h * 0.5 + 0.5 - 1, steps=h, device=device)
+    return xs, ys
+
+
 def _bmm_grid(rescaled: torch.Tensor, h: int, w: int, device) -> torch.Tensor:
     """torchvision's own formulation: a (h * w, 3) grid of (x, y, 1) times each (3, 2) matrix."""
+    xs, ys = _pixel_centres(h, w, device)
     base = torch.empty(1, h, w, 3, device=device)
-    base[..., 0].copy_(torch.linspace(-w * 0.5 + 0.5, w * 0.5 + 0.5 - 1, steps=w, device=device))
-    base[..., 1].copy_(torch.linspace(-h * 0.5 + 0.5, h * 0.5 + 0.5 - 1, steps=h, device=device).unsqueeze_(-1))
+    base[..., 0].copy_(xs)
+    base[..., 1].copy_(ys.unsqueeze(-1))
     base[..., 2].fill_(1)
     b = len(rescaled)
     return base.view(1, h * w, 3).expand(b, h * w, 3).bmm(rescaled).view(b, h, w, 2)
@@ -111,8 +119,7 @@ def _separable_grid(rescaled: torch.Tensor, h: int, w: int, device) -> torch.Ten
     view: the broadcast over a last axis of 2 was 14x slower, and grid_sample reads the view
     as fast."""
     b = len(rescaled)
-    xs = torch.linspace(-w * 0.5 + 0.5, w * 0.5 + 0.5 - 1, steps=w, device=device)
-    ys = torch.linspace(-h * 0.5 + 0.5, h * 0.5 + 0.5 - 1, steps=h, device=device)
+    xs, ys = _pixel_centres(h, w, device)
     grid = torch.empty(b, 2, h, w, device=device)
     torch.add(xs.view(1, 1, 1, w) * rescaled[:, 0].view(b, 2, 1, 1), ys.view(1, 1, h, 1) * rescaled[:, 1].view(b, 2, 1, 1),
               out=grid)

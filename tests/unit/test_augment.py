@@ -123,8 +123,9 @@ def test_an_empty_batch_stays_empty():
 
 
 def test_rotation_grid_equals_torchvisions_affine_grid():
-    """The separable grid equals torchvision's (h * w, 3) @ (3, 2) grid, for many angles and an
-    odd and an even size (torchvision builds one image's grid at a time, with bmm)."""
+    """rotation_grid (the separable sum where it is exact here, else the bmm) equals
+    torchvision's (h * w, 3) @ (3, 2) grid, for many angles and an odd and an even size
+    (torchvision builds one image's grid at a time, with bmm)."""
     from torchvision.transforms import _functional_tensor as FT
 
     from pipeline.images.augment import rotation_grid
