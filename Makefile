@@ -6,8 +6,11 @@ PYTHON ?= $(shell for p in python3.11 python3.12 python3; do \
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Database backends the integration tests run against, one pytest run each.
+# Database backends the integration tests run against, one pytest run ("leg") each; the
+# portable tests run on the postgresql leg only (tests/run_integration.py, README: Tests).
 TEST_BACKENDS ?= postgresql mariadb embedded mysql8
+# legs run side by side (they use different servers, prefixes and stores)
+TEST_JOBS ?= 1
 
 .PHONY: install demo reproduce test test-unit test-integration bench clean
 
@@ -29,13 +32,10 @@ reproduce: install
 test: test-unit test-integration
 
 test-unit: install
-	$(PY) -m pytest tests/unit -q -rs
+	$(PY) -m pytest tests/unit -q -rs --durations=15 -p no:cacheprovider
 
 test-integration: install
-	@set -e; for backend in $(TEST_BACKENDS); do \
-		echo "=== integration tests against $$backend ==="; \
-		PIPELINE_TEST_BACKEND=$$backend $(PY) -m pytest tests/integration -q -rs; \
-	done
+	$(PY) tests/run_integration.py --jobs $(TEST_JOBS) $(TEST_BACKENDS)
 
 bench: install
 	$(PY) bench/run.py

@@ -12,8 +12,10 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported where used: the CLI's status, gc and ingest's checks start without torch
+    import torch
 
 
 class DeviceError(RuntimeError):
@@ -42,6 +44,8 @@ def visible_gpu() -> str | None:
 
 
 def _why_cuda_is_unusable() -> str:
+    import torch
+
     if torch.version.cuda is None:
         return f"torch {torch.__version__} is a CPU-only build"
     try:
@@ -55,6 +59,8 @@ def _why_cuda_is_unusable() -> str:
 def check_gpu_usable() -> None:
     """Raise :class:`DeviceError` if a GPU is visible, torch cannot use it, and the CPU was
     not chosen explicitly (``PIPELINE_DEVICE=cpu``)."""
+    import torch
+
     if os.environ.get("PIPELINE_DEVICE") or torch.cuda.is_available():
         return
     seen = visible_gpu()
@@ -71,6 +77,8 @@ def choose_device(preferred: str | None = None) -> torch.device:
     A worker is started with ``CUDA_VISIBLE_DEVICES`` naming its one GPU, so ``cuda`` here
     always means that GPU. Raises :class:`DeviceError` for a GPU that is visible but unusable.
     """
+    import torch
+
     name = preferred or os.environ.get("PIPELINE_DEVICE")
     if name:
         try:

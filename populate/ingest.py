@@ -22,7 +22,7 @@ def virtual_monkey(args) -> int:
 
     started = time.monotonic()
     recordings = simulate(args.size, seed=args.seed)
-    print(f"simulated the {args.size} virtual monkey (seed {args.seed}) in {time.monotonic() - started:.0f} s")
+    print(f"simulated the {args.size} virtual monkey (seed {args.seed}) in {time.monotonic() - started:.0f} s", flush=True)
     print(json.dumps(ingest_recordings(recordings, args.name)))
     return 0
 
@@ -30,7 +30,9 @@ def virtual_monkey(args) -> int:
 def monkey(args) -> int:
     from pipeline.recordings.published import read_published
 
+    started = time.monotonic()
     recordings = read_published(args.path, ppd=args.ppd, pixel_range=args.pixel_range)
+    print(f"read {len(recordings.sessions)} sessions from {args.path} in {time.monotonic() - started:.0f} s", flush=True)
     print(json.dumps(ingest_recordings(recordings, args.name)))
     return 0
 

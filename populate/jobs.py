@@ -123,8 +123,8 @@ def _connection_is_gone(job: dict, live: dict, server_started) -> bool:
 
 
 #: a reservation whose connection is gone is re-queued only if it is still gone this long
-#: after it was first seen gone: its worker may be reconnecting and about to adopt it
-DEAD_GRACE_S = 10.0
+#: after it was first seen gone (``PIPELINE_DEAD_GRACE_SECONDS``, default 10 s): its worker
+#: may be reconnecting and about to adopt it
 _seen_gone: dict = {}
 
 
@@ -137,7 +137,7 @@ def _not_the_jobs_fault(transient: bool) -> str:
     return f"status = 'error' AND ({' OR '.join(clauses)})"
 
 
-def recover(table, orphan_timeout: float = 24 * 3600, dead_grace_s: float = DEAD_GRACE_S) -> dict:
+def recover(table, orphan_timeout: float = 24 * 3600, dead_grace_s: float | None = None) -> dict:
     """Put back in the queue the jobs of ``table`` lost by stopped or killed workers.
 
     * reservations whose database connection no longer exists (the worker died);
@@ -148,6 +148,10 @@ def recover(table, orphan_timeout: float = 24 * 3600, dead_grace_s: float = DEAD
     """
     import time
 
+    from schemas import settings
+
+    if dead_grace_s is None:
+        dead_grace_s = settings.dead_grace_seconds()
     jobs = table.jobs
     if not jobs.is_declared:
         return {"dead": 0, "orphaned": 0, "stopped": 0}

@@ -241,6 +241,7 @@ def run_worker(
     summary = {"pid": os.getpid(), "done": defaultdict(int), "errors": defaultdict(int), "seconds": defaultdict(float),
                "arithmetic_s": defaultdict(float), "stopped": False, "passes": 0}
     last_maintenance = -float("inf")
+    idle = False  # said once per idle spell, at INFO (`populate -v worker`): tests wait for it
     while not stop.stop_requested():
         if time.monotonic() - last_maintenance >= maintenance_s:
             for table in all_tables:
@@ -294,6 +295,7 @@ def run_worker(
                     log.error("%s %s failed: %s", table.__name__, key, message)
                 progressed += result["success_count"]
         if stop.stop_requested() or progressed:
+            idle = False
             continue
         # before going idle or exiting, give lost and transiently failed jobs another chance
         if sum(sum(jobs.recover(t, orphan_timeout=orphan_timeout_s).values()) for t in all_tables):
@@ -301,6 +303,9 @@ def run_worker(
             continue
         if not forever and not _in_progress(all_tables):
             break
+        if not idle:
+            log.info("idle: no job ready; polling every %g s", poll_s)
+        idle = True
         time.sleep(poll_s)
 
     if stop.stop_requested():
@@ -335,6 +340,7 @@ def main(args) -> int:
     from schemas import settings
 
     settings.checkpoint_seconds()  # a malformed interval stops the worker here, not in every job
+    settings.dead_grace_seconds()  # and so does a malformed grace, before the first recovery
 
     def passthrough() -> list[str]:
         """This command's worker options, for its children."""

@@ -44,7 +44,6 @@ def activate(prefix: str | None = None) -> list:
     """Bind every stage's tables to the database, declaring what is missing, and return the
     stage modules in order. ``prefix`` names the schemas (``<prefix><stage>``; default
     ``PIPELINE_PREFIX``); a process works with one prefix. Calling it again does nothing."""
-    modules = [importlib.import_module(name) for name in STAGES]
     from . import connection
 
     if prefix is not None and prefix != os.environ.get("PIPELINE_PREFIX", connection.DEFAULT_PREFIX):
@@ -54,6 +53,10 @@ def activate(prefix: str | None = None) -> list:
                 f"this process's tables are bound to prefix {bound!r}; a process works with one prefix, not {prefix!r}")
         os.environ["PIPELINE_PREFIX"] = prefix
 
+    # connect first: a configuration or connection error surfaces before the stage modules
+    # (and what they import) are loaded
+    connection.connection()
+    modules = [importlib.import_module(name) for name in STAGES]
     for name in STAGES:
         connection.activate_stage(name.rsplit(".", 1)[1])
     return modules

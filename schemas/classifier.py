@@ -9,8 +9,6 @@ rest and retrains it on clean images; it depends on stage 1 by foreign key.
 
 from __future__ import annotations
 
-import torch
-
 from .connection import make_schema
 from .images import ImageDataset
 from .registry import ModelConfig, Seed, TrainerConfig, functions_of, kind_of, pairs_of  # noqa: F401
@@ -41,6 +39,8 @@ class Classifier(TrainedModelBase):
     def training_data(self, key, seed: int):
         """The dataset's splits; the Oracle's stage 1 also gets the RGB train and validation
         pixels, which its corruption pool corrupts before converting to grey."""
+        import torch  # here, not at the top: status, gc and ingest's checks start without torch
+
         data = super().training_data(key, seed)
         if kind_of("Classifier", key["model_fn"], key["trainer_fn"]) == "oracle_stage1":
             data = data.replace(**{f"{split}_rgb": torch.from_numpy(ImageDataset().rgb(key, split))
@@ -85,6 +85,8 @@ class OracleStage2(TrainedModelBase):
         return model, dataset, trainer, int(key["seed"])
 
     def build_model(self, key, model, dataloaders, seed):
+        import torch
+
         net = super().build_model(key, model, dataloaders, seed)
         stage1 = {k: key[k] for k in Classifier.primary_key}
         net.load_state_dict(Classifier().load_state_dict(stage1))

@@ -12,8 +12,6 @@ from __future__ import annotations
 import datajoint as dj
 import numpy as np
 
-from pipeline.evaluation import correct_per_image, for_inference, pack
-
 from .catalog import Catalog, SyncsCatalogs
 from . import kinds
 from .classifier import Classifier, OracleStage2
@@ -118,6 +116,8 @@ class Evaluation(SyncsCatalogs, dj.Computed):
         return (CorruptionSource.conditions(key),)
 
     def make_compute(self, key, conditions):
+        # here, not at the top (it imports torch): status, gc and ingest's checks start without torch
+        from pipeline.evaluation import correct_per_image, for_inference, pack
         from pipeline.progress import progress_bar
 
         model = for_inference(ClassifierModel().load_model(key))

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import datajoint as dj
 import numpy as np
-import torch
 
 from pipeline.data.dataloaders import ClassificationData, Split
 from pipeline.images.tin import ImageSet
@@ -96,6 +95,8 @@ class ImageDataset(dj.Manual):
         name and import time: an imported dataset never changes, and a re-import under the
         same name has a new time.
         """
+        import torch  # here, not at the top: status, gc and ingest's checks start without torch
+
         key = {"image_dataset": (ImageDataset & key).fetch1("image_dataset")}
         row = (ImageDataset & key).fetch1()
         cache_key = (self.full_table_name, row["image_dataset"], str(row["imported_at"]))

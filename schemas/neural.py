@@ -13,9 +13,7 @@ from __future__ import annotations
 import datajoint as dj
 import numpy as np
 
-from pipeline.evaluation import for_inference
 from pipeline.recordings import measures
-from pipeline.training.neural import predict
 
 from . import kinds
 from .catalog import Catalog, SyncsCatalogs
@@ -123,6 +121,10 @@ class NeuralEvaluation(SyncsCatalogs, dj.Computed):
         return NeuralModel().source_of(key), NeuralDataset().data_description(key)
 
     def make_compute(self, key, source, dataset):
+        # here, not at the top (both import torch): status, gc and ingest's checks start without torch
+        from pipeline.evaluation import for_inference
+        from pipeline.training.neural import predict
+
         model = for_inference(NeuralModel().load_model(key))
         data = NeuralDataset().build({"neural_dataset": key["neural_dataset"]})
         image_ids = data.image_ids.numpy()

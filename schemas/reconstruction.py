@@ -15,12 +15,8 @@ import time
 
 import datajoint as dj
 import numpy as np
-import torch
 
-from pipeline import reconstruction as rc
 from pipeline.device import choose_device
-from pipeline.images.augment import standardise
-from pipeline.saliency import resize
 
 from . import kinds
 from .connection import make_schema
@@ -117,6 +113,9 @@ class ReconstructionTarget(dj.Computed):
         return ((TargetSet & key).fetch1(),)
 
     def make_compute(self, key, target_set):
+        # the pipeline's modules are imported where used here: status, gc and ingest's checks start without torch and scipy
+        from pipeline.saliency import resize
+
         n = int(target_set["n_images"])
         if target_set["kind"] == "noisy_test":
             source = {"image_dataset": key["image_dataset"], "corruption_source": target_set["corruption_source"], **NOISY}
@@ -197,6 +196,11 @@ class Reconstruction(dj.Computed):
         return ((ReconstructionMethod & key).fetch1(),)
 
     def make_compute(self, key, method):
+        import torch
+
+        from pipeline import reconstruction as rc
+        from pipeline.images.augment import standardise
+
         device = choose_device()
         model = ClassifierModel().load_model(key).to(device).eval()
         for p in model.parameters():
@@ -264,6 +268,8 @@ class SpectralControl(dj.Computed):
     def make_compute(self, key, digests):
         # a reconstruction replaced after make_fetch changes the digests DataJoint fetches
         # again before the insert, which it then refuses
+        from pipeline import reconstruction as rc
+
         rows = []
         for target_index, norm, reconstruction in self._images(key):
             target = _standardised_target({**key, "target_index": target_index})

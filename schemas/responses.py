@@ -12,12 +12,12 @@ Three producers, each a foreign key of the ``ResponseSource`` catalog:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import datajoint as dj
 import numpy as np
-import torch
 
 from pipeline.device import choose_device
-from pipeline.responses import predict_all, shuffle_per_neuron, shuffle_seed_for
 
 from .catalog import Catalog, SyncsCatalogs
 from .classifier import OracleStage2
@@ -27,6 +27,9 @@ from .predictor import MonkeyPredictor
 from .recording import NeuralDataset, readout_name
 from .registry import ModelConfig, TrainerConfig, pairs_of  # noqa: F401 (definitions name them)
 from .trained_model import CheckpointBase, TrainedModelBase
+
+if TYPE_CHECKING:  # torch and pipeline.responses are imported where used: status, gc and ingest's checks start without torch
+    import torch
 
 schema = make_schema("responses")
 
@@ -183,6 +186,8 @@ class PredictedResponses(SyncsCatalogs, dj.Computed):
         return (ResponseSource & key).fetch1("producer", "neural_dataset")
 
     def make_compute(self, key, producer, neural_dataset):
+        from pipeline.responses import predict_all, shuffle_per_neuron, shuffle_seed_for
+
         sessions = _neural_dataset_sessions(neural_dataset)
         if producer == "shuffled":
             original = {"image_dataset": key["image_dataset"], "responses_id": (ResponseSource.Shuffled & key).fetch1("original_id")}
@@ -212,6 +217,8 @@ class PredictedResponses(SyncsCatalogs, dj.Computed):
 
     def load(self, key) -> tuple[dict[str, torch.Tensor], list[tuple[str, int]]]:
         """Responses per split (float tensors) and the [(session, units)] of their columns."""
+        import torch
+
         key = (self & key).fetch1("KEY")
         arrays = {row["split"]: torch.from_numpy(np.asarray(row["responses"])) for row in (self.Split & key).to_dicts()}
         return arrays, [(str(name), int(n)) for name, n in (self & key).fetch1("sessions")]

@@ -19,7 +19,6 @@ import numpy as np
 
 from pipeline import robustness as rb
 from pipeline.corruptions import SEVERITIES, TIN_TC, category_of
-from pipeline.evaluation import unpack
 
 from . import kinds
 from .connection import make_schema
@@ -118,6 +117,9 @@ def ready_families():
 
 def _correctness(members: list[dict], source: dict, corruptions: list[str]) -> np.ndarray:
     """(models, corruptions, severities, images) bool."""
+    # here, not at the top (it imports torch): status, gc and ingest's checks start without torch
+    from pipeline.evaluation import unpack
+
     out = []
     for member in members:
         rows = {(r["corruption"], int(r["severity"])): unpack(r["correct"], r["n_images"])

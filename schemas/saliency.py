@@ -16,8 +16,6 @@ from pathlib import Path
 import datajoint as dj
 import numpy as np
 
-from pipeline import saliency as sal
-
 from .connection import make_schema
 
 schema = make_schema("saliency")
@@ -155,6 +153,8 @@ class SaliencyMap(dj.Computed):
         return ((SaliencyModel & key).fetch1("kind", "weights_path"),)
 
     def make_compute(self, key, model):
+        from pipeline import saliency as sal  # here, not at the top: status, gc and ingest's checks start without scipy
+
         kind, weights = model
         rows = []
         for image in (SaliencyImageSet.Image & key).to_dicts(order_by="image_id"):

@@ -28,6 +28,10 @@ from the defaults below. Environment variables (all optional):
     after its last save, so a worker killed outright loses at most this much plus one
     epoch; ``0`` saves after every epoch. A stop on request (SIGTERM) saves at the end of
     the current epoch whatever this says.
+``PIPELINE_DEAD_GRACE_SECONDS``
+    How long a reservation whose database connection is gone stays reserved before another
+    worker re-queues it, in seconds (default 10): its worker may be reconnecting and about
+    to adopt it. The tests that kill workers outright, where nothing reconnects, use 2.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ DEFAULT_PREFIX = "cotrain_"
 #: every epoch is saved; at the demo's 2-3 s epochs (and the benchmarks' 10 ms ones) a save
 #: per epoch was most of the job's bookkeeping (bench/orchestration.py)
 DEFAULT_CHECKPOINT_SECONDS = 30.0
+#: seconds a reservation whose connection is gone is kept for a worker that may be reconnecting
+DEFAULT_DEAD_GRACE_SECONDS = 10.0
 
 
 class ConfigurationError(RuntimeError):
@@ -102,18 +108,27 @@ def prefix() -> str:
     return value
 
 
-def checkpoint_seconds() -> float:
-    """``PIPELINE_CHECKPOINT_SECONDS``: the least time between two checkpoints of one job (s)."""
-    raw = os.environ.get("PIPELINE_CHECKPOINT_SECONDS", "").strip()
+def _seconds(variable: str, default: float) -> float:
+    raw = os.environ.get(variable, "").strip()
     if not raw:
-        return DEFAULT_CHECKPOINT_SECONDS
+        return default
     try:
         value = float(raw)
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or value < 0:
-        raise ConfigurationError(f"PIPELINE_CHECKPOINT_SECONDS={raw!r}: expected a number of seconds >= 0")
+        raise ConfigurationError(f"{variable}={raw!r}: expected a number of seconds >= 0")
     return value
+
+
+def checkpoint_seconds() -> float:
+    """``PIPELINE_CHECKPOINT_SECONDS``: the least time between two checkpoints of one job (s)."""
+    return _seconds("PIPELINE_CHECKPOINT_SECONDS", DEFAULT_CHECKPOINT_SECONDS)
+
+
+def dead_grace_seconds() -> float:
+    """``PIPELINE_DEAD_GRACE_SECONDS``: how long a reservation of a gone connection is kept (s)."""
+    return _seconds("PIPELINE_DEAD_GRACE_SECONDS", DEFAULT_DEAD_GRACE_SECONDS)
 
 
 def schema_name(stage: str) -> str:

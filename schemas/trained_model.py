@@ -27,20 +27,20 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import datajoint as dj
-import torch
 
 from pipeline import provenance
 from pipeline.models import data_info
 from pipeline.config import resolve
 from pipeline.device import choose_device
-from pipeline.training.checkpoint import Checkpointer, TrainingInterrupted, deserialise
 
 from . import settings, stop
-from .connection import connection
-from .retry import retry_lost_connection, retry_transient
 from .settings import pipeline_home
+
+if TYPE_CHECKING:  # torch and pipeline.training are imported where used: status, gc and ingest's checks start without torch
+    import torch
 
 
 def _parent_lines(parents: tuple[str, ...]) -> str:
@@ -60,57 +60,6 @@ class CheckpointBase(dj.Manual):
     state : <object@artifacts>      # torch.save file: model, optimizer, scheduler, RNG, history
     saved_at = CURRENT_TIMESTAMP : datetime  # server time of the save
     """
-
-
-class TableCheckpointer(Checkpointer):
-    """Keeps one job's latest checkpoint as a row of a :class:`CheckpointBase` table.
-
-    Each save replaces the row in a short transaction of its own (training holds no
-    transaction), then deletes the previous file from the store. A process killed between
-    the two leaves only an unreferenced file, which garbage collection removes.
-    """
-
-    def __init__(self, table: CheckpointBase, key: dict, **policy):
-        super().__init__(stop_requested=stop.stop_requested, **policy)
-        self.table, self.key = table, dict(key)
-
-    def _row(self):
-        return self.table & self.key
-
-    def _write(self, epoch: int, data: bytes) -> None:
-        tmp = Path(tempfile.mkdtemp(prefix="ckpt-", dir=_scratch()))
-        try:
-            path = tmp / "checkpoint.pt"
-            path.write_bytes(data)
-
-            def save():
-                conn = connection()
-                old = self._row().fetch1("state") if self._row() else None
-
-                def replace():
-                    with conn.transaction:
-                        self._row().delete_quick()
-                        self.table.insert1({**self.key, "epoch": epoch, "state": str(path)})
-
-                retry_transient(replace)
-                return old
-
-            # training holds no transaction, so a server restart between checkpoints only
-            # costs a reconnect here
-            old = retry_lost_connection(save)
-            if old is not None:
-                old.fs.rm(old.full_path)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-    def _read(self) -> bytes | None:
-        def read():
-            return self._row().fetch1("state").read() if self._row() else None
-
-        return retry_lost_connection(read)
-
-    def saved_epoch(self) -> int | None:
-        return self._row().fetch1("epoch") if self._row() else None
 
 
 def checkpoint_identity(model: tuple, dataset: tuple, trainer: tuple, seed: int) -> dict:
@@ -173,6 +122,12 @@ class TrainedModelBase(dj.Computed):
         return model, dataset, trainer, int(key["seed"])
 
     def make_compute(self, key, model, dataset, trainer, seed):
+        import torch
+
+        from pipeline.training.checkpoint import TrainingInterrupted
+
+        from .checkpointer import TableCheckpointer
+
         started = time.monotonic()
         policy = self.checkpoint_policy()  # a malformed setting fails here, before the data is loaded
         device = choose_device()
@@ -261,4 +216,6 @@ class TrainedModelBase(dj.Computed):
         return net.to(device or choose_device()).eval()
 
     def load_state_dict(self, key) -> dict:
+        from pipeline.training.checkpoint import deserialise
+
         return deserialise((self & key).fetch1("model_state").read())

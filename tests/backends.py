@@ -77,6 +77,24 @@ def _require_listening(name: str, port: int) -> None:
         raise BackendUnreachable(f"PIPELINE_TEST_BACKEND={name}: nothing answers at 127.0.0.1:{port} ({err})") from None
 
 
+#: the leg that runs the portable tests when PIPELINE_TEST_PORTABLE does not say
+PORTABLE_LEG = "postgresql"
+
+
+def runs_portable_tests(name: str) -> bool:
+    """Whether this leg runs the tests marked ``portable`` (behaviour that no backend changes).
+    ``PIPELINE_TEST_PORTABLE=1`` or ``0`` decides; by default only the postgresql leg runs them,
+    so that ``make test`` checks each portable behaviour once, not once per backend."""
+    chosen = os.environ.get("PIPELINE_TEST_PORTABLE", "").strip().lower()
+    if chosen in ("1", "yes", "true"):
+        return True
+    if chosen in ("0", "no", "false"):
+        return False
+    if chosen:
+        raise ValueError(f"PIPELINE_TEST_PORTABLE={chosen!r}: expected 1 or 0")
+    return name == PORTABLE_LEG
+
+
 def select() -> Backend:
     name = os.environ.get("PIPELINE_TEST_BACKEND", "postgresql")
     home = tempfile.mkdtemp(prefix=f"pipeline-test-{name}-")

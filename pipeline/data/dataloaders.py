@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import torch
+if TYPE_CHECKING:  # torch is imported where used: the CLI's status, gc and ingest's checks start without torch
+    import torch
 
 
 class Split(NamedTuple):
@@ -74,6 +75,8 @@ class Dataloaders(Mapping):
 
 
 def _split(value, name: str) -> Split | None:
+    import torch
+
     if value is None or isinstance(value, Split):
         return value
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(torch.is_tensor(v) for v in value):
@@ -104,6 +107,8 @@ class ClassificationData(Dataloaders):
     @property
     def is_image(self) -> bool:
         """uint8 images (standardised and augmented by the trainers), not features."""
+        import torch
+
         return self.train.inputs.dtype == torch.uint8
 
     @property

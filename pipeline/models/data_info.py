@@ -17,8 +17,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-import torch
-
 from ..data.dataloaders import ClassificationData, Dataloaders
 
 #: the key of a trained row's ``output`` that holds its DataInfo
@@ -42,6 +40,8 @@ class DataInfo(Dataloaders):
     def of(cls, data) -> "DataInfo":
         """The DataInfo of dataloaders (a dataclass of :mod:`pipeline.data.dataloaders` or a
         lab's dict): the facts it has, by name."""
+        import torch  # here, not at the top: the tables import this module; status, gc and ingest start without torch
+
         if isinstance(data, DataInfo):
             return data
         get = (lambda name: getattr(data, name, None)) if isinstance(data, Dataloaders) else (

@@ -7,7 +7,6 @@ them, so a batch is a gather on the device, not a copy per presentation.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ..data.dataloaders import NeuralData
 
@@ -40,6 +39,8 @@ def neural_dataloaders(
     training images (pixels in [0, 1]), ``mean_responses`` per session, and per session and
     split a pair (image row per presentation, responses).
     """
+    import torch  # here, not at the top: the tables import this module; status, gc and ingest start without torch
+
     row_of = {int(i): r for r, i in enumerate(np.asarray(image_ids).tolist())}
     train_rows = np.array([row_of[i] for i, role in roles.items() if role == "train" and i in row_of])
     if len(train_rows) == 0:

@@ -7,8 +7,6 @@ The monkeys saw 420 x 420 px images at 63 pixels per degree (6.7 degrees). The m
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 MODEL_PPD = 14.0
 MODEL_PX = 64
@@ -19,6 +17,9 @@ def crop_and_downscale(images: np.ndarray, ppd_in: float, ppd_out: float = MODEL
 
     ``images`` is (n, h, w) in [0, 255]; the result is uint8 (n, out_px, out_px).
     """
+    import torch  # here, not at the top: ingest checks the published layout's files without torch
+    import torch.nn.functional as F
+
     images = np.asarray(images)
     if images.ndim != 3:
         raise ValueError(f"expected (n, h, w) images, got shape {images.shape}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -69,3 +70,25 @@ def wait_for(predicate, timeout=120, interval=0.05, what="condition"):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Lines:
+    """The lines a process writes to one of its pipes, read as they come (a thread), so a
+    test can wait for one without blocking on the pipe."""
+
+    def __init__(self, stream):
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream):
+        for line in stream:
+            self.lines.append(line)
+
+    def wait_for(self, text: str, timeout: float = 120) -> str:
+        return wait_for(lambda: next((line for line in self.lines if text in line), None), timeout=timeout,
+                        what=f"a line saying {text!r}")
+
+    def text(self, timeout: float = 30) -> str:
+        self._thread.join(timeout)
+        return "".join(self.lines)

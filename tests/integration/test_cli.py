@@ -8,6 +8,7 @@ import pytest
 from .helpers import REPO, one_error_line, register
 
 
+@pytest.mark.backend_specific
 def test_status_json_reports_every_table(clean, python, worker_env):
     register(seeds=[1, 2])
     out = subprocess.run(
@@ -20,21 +21,26 @@ def test_status_json_reports_every_table(clean, python, worker_env):
     assert rows["training.TrainedModel"]["done"] == 0
 
 
-def test_status_runs_without_importing_matplotlib(clean, python, worker_env):
-    """status is what an operator runs on a worker host: it needs no plotting stack."""
+@pytest.mark.portable
+def test_status_runs_without_importing_matplotlib_or_torch(clean, python, worker_env):
+    """status is what an operator runs on a worker host: it needs no plotting stack, and a
+    command that never trains starts without torch (1.6 s of imports per process)."""
     script = ("import sys\nfrom populate.cli import main\nrc = main(['status'])\n"
-              "print('matplotlib imported:', 'matplotlib' in sys.modules)\nsys.exit(rc)\n")
+              "print('matplotlib imported:', 'matplotlib' in sys.modules)\n"
+              "print('torch imported:', 'torch' in sys.modules)\nsys.exit(rc)\n")
     out = subprocess.run([python, "-c", script], cwd=REPO, env=worker_env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "training.TrainedModel" in out.stdout
-    assert "matplotlib imported: False" in out.stdout
+    assert "matplotlib imported: False" in out.stdout and "torch imported: False" in out.stdout
 
 
+@pytest.mark.backend_specific
 def test_schema_names_carry_the_prefix(pipeline_modules, backend):
     prefix = backend.env["PIPELINE_PREFIX"]
     assert all(module.schema.database.startswith(prefix) for module in pipeline_modules)
 
 
+@pytest.mark.portable
 def test_interactive_deletes_ask_first_as_datajoint_users_expect(clean, python, worker_env):
     import subprocess
 
@@ -51,6 +57,7 @@ def test_interactive_deletes_ask_first_as_datajoint_users_expect(clean, python, 
     assert Seed & {"seed": 41}  # the prompt was answered no: nothing deleted
 
 
+@pytest.mark.backend_specific
 def test_the_fleets_notebook_account_reads_but_cannot_delete_or_drop_pipeline_rows(clean, backend):
     """docker/mysql-init/01-worker-user.sh run against the real server, then used as the notebook."""
     import os
@@ -119,10 +126,9 @@ _BAD_SETTINGS = {
 
 
 @pytest.mark.parametrize("case", sorted(_BAD_SETTINGS))
+@pytest.mark.portable
 def test_a_setting_the_user_can_fix_is_one_line_with_a_hint_and_v_shows_the_traceback(case, python, worker_env, tmp_path,
                                                                                    backend):
-    if backend.name != "postgresql":
-        pytest.skip("checked once, on the postgresql leg: each case names its own server, whatever the leg")
     settings, expected = _BAD_SETTINGS[case]
     env = {k: v for k, v in worker_env.items() if not k.startswith("DJ_")}
     env.update({k: (str(_free_port()) if v == "<free>" else v) for k, v in settings.items()})
@@ -137,6 +143,7 @@ def test_a_setting_the_user_can_fix_is_one_line_with_a_hint_and_v_shows_the_trac
     assert verbose.returncode == 2 and "Traceback" in verbose.stderr and line in verbose.stderr
 
 
+@pytest.mark.portable
 def test_a_malformed_checkpoint_interval_stops_the_worker_before_any_job(clean, python, worker_env):
     from schemas.training import TrainedModel
 

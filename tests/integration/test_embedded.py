@@ -7,7 +7,8 @@ import pytest
 from .helpers import REPO
 from .conftest import BACKEND
 
-pytestmark = pytest.mark.skipif(BACKEND.name != "embedded", reason="only for the embedded default")
+pytestmark = [pytest.mark.backend_specific,
+              pytest.mark.skipif(BACKEND.name != "embedded", reason="only for the embedded default")]
 
 PROBE = (
     "from schemas import connection, embedded; c = connection.connection(); "

@@ -14,7 +14,10 @@ from pipeline.data.synthetic import gaussian_clusters
 from pipeline.models.mlp import build_mlp
 from pipeline.training import train_classifier
 
+from .conftest import BACKEND
 from .helpers import MEDIUM_DATA, finish, register, start_worker, wait_for
+
+pytestmark = pytest.mark.backend_specific
 
 EPOCHS, HIDDEN = 6, (64,)
 
@@ -32,6 +35,8 @@ def test_random_sigkills_and_restarts_end_where_an_undisturbed_run_ends(clean, p
     seeds = [1, 2, 3, 4, 5, 6]
     key = register(seeds=seeds, data=MEDIUM_DATA, epochs=EPOCHS, hidden=HIDDEN)
     rng = np.random.default_rng(2026)  # the kill schedule is fixed; the result must not depend on it
+    # nothing here reconnects, so a short grace before a killed worker's job is re-queued
+    worker_env = {**worker_env, "PIPELINE_DEAD_GRACE_SECONDS": "2"}
     workers = [start_worker(python, worker_env, "--orphan-timeout", "5") for _ in range(2)]
     kills = 0
     for pause in rng.uniform(0.5, 3.0, 5):
@@ -56,6 +61,8 @@ def test_random_sigkills_and_restarts_end_where_an_undisturbed_run_ends(clean, p
     assert collect_garbage(pipeline_schemas(clean), min_age_s=0, dry_run=True)["orphaned"] == 0
 
 
+@pytest.mark.skipif(BACKEND.name not in ("postgresql", "mariadb"),
+                    reason="its private server is a PostgreSQL or a MariaDB, restarted once each, on their own legs")
 def test_a_worker_completes_when_the_database_server_restarts_under_its_make(pipeline_modules, backend, python, worker_env,
                                                                           tmp_path):
     """Against a server of the test's own (never the machine's service), restarted while a

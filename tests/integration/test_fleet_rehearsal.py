@@ -29,6 +29,8 @@ from .helpers import REPO, finish, start_worker
 from .seaweedfs import SeaweedFS
 from .servers import PrivateMariaDB
 
+pytestmark = pytest.mark.backend_specific
+
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 
 

@@ -1,12 +1,15 @@
-"""The ``tiny`` profile's whole graph, populated once by a worker against a real server:
+"""The ``tiny`` profile's whole graph, populated once per leg by a worker against a real server:
 responses, Oracle readout, the three MTL families and their neural evaluation, TIN-TC,
-evaluations, robustness scores and the regression."""
+evaluations, robustness scores and the regression. The tests share the graph and leave it
+as they found it; the SQL, the key sources and the populate's own counts are checked on
+every backend, the science once."""
 
 import networkx as nx
 import numpy as np
 import pytest
 
 
+@pytest.mark.backend_specific
 def test_all_three_families_populate_with_scoped_seeds_and_ratios(tiny_graph):
     from schemas.experiment import Family
     from schemas.mtl import MTLCheckpoint, MTLModel
@@ -38,6 +41,7 @@ def test_all_three_families_populate_with_scoped_seeds_and_ratios(tiny_graph):
     assert len(Family & {"experiment": "tiny"}) == 8
 
 
+@pytest.mark.portable
 def test_shuffled_responses_permute_each_unit_of_the_original(tiny_graph):
     from pipeline.responses import shuffle_per_neuron, shuffle_seed_for
     from schemas.responses import PredictedResponses, ResponseSource
@@ -59,6 +63,7 @@ def test_shuffled_responses_permute_each_unit_of_the_original(tiny_graph):
         assert not np.array_equal(stacked("shuffled", seed), shuffle_per_neuron(original, 0))
 
 
+@pytest.mark.backend_specific
 def test_the_diagram_shows_which_producer_each_family_depends_on(tiny_graph):
     import datajoint as dj
 
@@ -88,6 +93,7 @@ def test_the_diagram_shows_which_producer_each_family_depends_on(tiny_graph):
     assert drawn("ResponseSource", "PredictedResponses") and drawn("PredictedResponses", "MTLModel")
 
 
+@pytest.mark.portable
 def test_tin_tc_is_made_once_reproducibly_and_every_model_is_evaluated(tiny_graph):
     from pipeline.corruptions import corrupt_set
     from pipeline.evaluation import unpack
@@ -114,6 +120,7 @@ def test_tin_tc_is_made_once_reproducibly_and_every_model_is_evaluated(tiny_grap
         assert row["accuracy"] == unpack(row["correct"], row["n_images"]).mean()
 
 
+@pytest.mark.portable
 def test_robustness_scores_and_the_regression(tiny_graph):
     from pipeline.corruptions import TIN_TC
     from schemas.evaluation import Evaluation
@@ -164,6 +171,7 @@ def test_robustness_scores_and_the_regression(tiny_graph):
             assert p["clean_accuracy"] == pytest.approx(members[p["classifier_id"]]["clean_accuracy"])
 
 
+@pytest.mark.backend_specific
 def test_readme_sql_matches_the_datajoint_api(tiny_graph):
     from pathlib import Path
 
@@ -188,6 +196,7 @@ def test_readme_sql_matches_the_datajoint_api(tiny_graph):
         assert int(count) == len(chosen) and float(accuracy) == pytest.approx(np.mean(chosen))
 
 
+@pytest.mark.portable
 def test_tiny_imagenet_c_import_is_a_corruption_source_that_evaluations_name(tiny_graph, tmp_path, python, worker_env):
     import subprocess
 
@@ -218,10 +227,15 @@ def test_tiny_imagenet_c_import_is_a_corruption_source_that_evaluations_name(tin
     assert (CorruptionSource & source).fetch1("kind") == "tiny-imagenet-c"
     assert len(CorruptionSource.Imported & source) == 4
     baselines = (ClassifierModel & {"kind": "baseline"}).proj()
-    assert Evaluation.populate(baselines, source)["success_count"] == 2
-    assert len(Evaluation.Condition & source) == 2 * 4
+    try:
+        assert Evaluation.populate(baselines, source)["success_count"] == 2
+        assert len(Evaluation.Condition & source) == 2 * 4
+    finally:  # the shared graph is left as it was found
+        (CorruptionSource & source).delete()
+    assert not (Evaluation & source)
 
 
+@pytest.mark.portable
 def test_reconstructions_controls_saliency_and_norm_ratios(tiny_graph):
     from schemas.evaluation import ClassifierModel
     from schemas.reconstruction import (NormConstraint, Reconstruction, ReconstructionTarget, SaliencyNormRatio,
@@ -252,16 +266,22 @@ def test_reconstructions_controls_saliency_and_norm_ratios(tiny_graph):
         assert row["ratio"] == pytest.approx((row["rho_reconstruction"] - row["rho_original"]) / (1 - row["rho_original"]))
 
 
+@pytest.mark.portable
 def test_deepgaze_without_weights_fails_and_says_why(tiny_graph):
     from schemas.saliency import SaliencyMap, SaliencyModel
 
     SaliencyModel.insert1({"saliency_model": "deepgaze2", "kind": "deepgaze2", "weights_path": "/nonexistent/deepgaze2.pt"})
-    result = SaliencyMap.populate({"saliency_model": "deepgaze2"}, reserve_jobs=True, suppress_errors=True)
-    assert result["success_count"] == 0 and len(result["error_list"]) == 1
-    assert "weights file" in str(result["error_list"][0][1])
-    assert not (SaliencyMap & {"saliency_model": "deepgaze2"})
+    try:
+        result = SaliencyMap.populate({"saliency_model": "deepgaze2"}, reserve_jobs=True, suppress_errors=True)
+        assert result["success_count"] == 0 and len(result["error_list"]) == 1
+        assert "weights file" in str(result["error_list"][0][1])
+        assert not (SaliencyMap & {"saliency_model": "deepgaze2"})
+    finally:  # the shared graph is left as it was found
+        (SaliencyMap.jobs & {"saliency_model": "deepgaze2"}).delete_quick()
+        (SaliencyModel & {"saliency_model": "deepgaze2"}).delete()
 
 
+@pytest.mark.portable
 def test_report_figures_exist_and_match_the_database(tiny_graph, tmp_path):
     from populate.report import _flatten, write_report
     from schemas.evaluation import ClassifierModel
@@ -355,6 +375,7 @@ def test_report_figures_exist_and_match_the_database(tiny_graph, tmp_path):
     assert len(predictors) == 2 and all(r["virtual"] and r["ceiling"] is not None for r in predictors)
 
 
+@pytest.mark.portable
 def test_the_start_here_notebook_runs_headless(tiny_graph, tmp_path):
     from pathlib import Path
 
@@ -375,6 +396,7 @@ def test_the_start_here_notebook_runs_headless(tiny_graph, tmp_path):
     assert "new evaluations" in text and "__robustness" in text
 
 
+@pytest.mark.portable
 def test_every_trained_model_loads_in_eval_mode_without_its_training_data(tiny_graph, monkeypatch):
     """Evaluation and reconstruction build each model from its stored DataInfo: loading one
     must not read an image split, a recording or a set of predicted responses."""
@@ -402,6 +424,7 @@ def test_every_trained_model_loads_in_eval_mode_without_its_training_data(tiny_g
         assert all(torch.equal(v.cpu(), weights[k]) for k, v in model.state_dict().items()), table.__name__
 
 
+@pytest.mark.portable
 def test_every_classification_family_trains_under_one_budget_rule_and_says_why_it_stopped(tiny_graph):
     from populate.profiles import BUDGETED, profile
     from schemas.classifier import Classifier, OracleStage2
@@ -420,6 +443,7 @@ def test_every_classification_family_trains_under_one_budget_rule_and_says_why_i
             assert output["stop_reason"].startswith(("plateau", "epoch budget")), output["stop_reason"]
 
 
+@pytest.mark.backend_specific
 def test_robustness_waits_until_every_member_and_the_reference_are_evaluated(tiny_graph):
     """The key source (one query) agrees with a member-by-member check, and holds a family
     back while one of its models, or one of its reference's, lacks an evaluation."""
@@ -460,6 +484,7 @@ def test_robustness_waits_until_every_member_and_the_reference_are_evaluated(tin
     assert len(Evaluation & source) == 16
 
 
+@pytest.mark.backend_specific
 def test_the_regression_waits_until_every_members_mtl_head_is_scored(tiny_graph):
     from schemas.evaluation import ClassifierModel
     from schemas.neural import NeuralEvaluation, NeuralModel

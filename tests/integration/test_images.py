@@ -11,6 +11,8 @@ from pipeline.models.vgg import CONV3_1
 
 from .helpers import REPO
 
+pytestmark = pytest.mark.portable
+
 
 @pytest.fixture
 def layout(tmp_path):

@@ -9,6 +9,8 @@ import pytest
 from .conftest import BACKEND
 from .helpers import MEDIUM_DATA, finish, register, start_worker, wait_for
 
+pytestmark = pytest.mark.backend_specific
+
 
 def _reservation(key, connection_id, reserved_time):
     from schemas.training import TrainedModel

@@ -2,8 +2,9 @@
 
 Registered with nnfabrik's keyword names and put into a family, it is trained by a worker
 process (which finds it on PYTHONPATH), evaluated on TIN-TC and scored by Robustness
-against the experiment's Baseline family; an entry that no table would train is refused at
-registration. README, "Adding your own model", shows the same calls.
+against the experiment's Baseline family, in a database that already holds the shared tiny
+graph; an entry that no table would train is refused at registration. README, "Adding your
+own model", shows the same calls.
 """
 
 import os
@@ -57,13 +58,17 @@ def lab_module(tmp_path, monkeypatch):
         del sys.modules[name]
 
 
-def test_a_labs_classifier_is_trained_evaluated_and_scored_with_its_family(clean, lab_module, python, worker_env):
+@pytest.mark.portable
+@pytest.mark.extends_graph
+def test_a_labs_classifier_is_trained_evaluated_and_scored_with_its_family(tiny_graph_to_extend, lab_module, python,
+                                                                          worker_env):
+    """On the shared tiny graph: its image set and TIN-TC are there, as in a lab's database."""
     from labzoo.models import build_small_cnn
 
     from populate import demo, profiles
     from schemas import kinds
     from schemas.classifier import Classifier
-    from schemas.corruption import CorruptionSource
+    from schemas.corruption import CorruptionSet, CorruptionSource
     from schemas.evaluation import ClassifierModel, Evaluation
     from schemas.experiment import Family
     from schemas.registry import FunctionKind, ModelConfig, RegistrationError, TrainerConfig
@@ -76,9 +81,10 @@ def test_a_labs_classifier_is_trained_evaluated_and_scored_with_its_family(clean
     image_set = demo.ensure_image_set(spec["image_set"])
 
     # no kind: no table would train it, so it is refused and nothing is stored
+    kinds_before = len(FunctionKind())
     with pytest.raises(RegistrationError, match="no table would train it"):
         ModelConfig().add_entry("labzoo.models.build_small_cnn", {"channels": 4})
-    assert not ModelConfig & {"model_fn": "labzoo.models.build_small_cnn"} and not FunctionKind()
+    assert not ModelConfig & {"model_fn": "labzoo.models.build_small_cnn"} and len(FunctionKind()) == kinds_before
 
     lab = ModelConfig().add_entry(model_fn=build_small_cnn, model_config={"channels": 4}, model_comment="lab CNN",
                                   kind="baseline")
@@ -94,6 +100,7 @@ def test_a_labs_classifier_is_trained_evaluated_and_scored_with_its_family(clean
                                         trainer_config={"max_epochs": 2, "lr": 0.02, "momentum": 0.9, "batch_size": 16})
     Family.define("lab", "Baseline", "baseline", [(vgg, trainer)], [1], image_dataset=image_set)
     Family.define("lab", "Small CNN", "baseline", [(lab, trainer)], [1], image_dataset=image_set)
+    tin_tc_sets = len(CorruptionSet())
     source = CorruptionSource.tin_tc(image_set)
     assert image_set == "tiny-tin"
 
@@ -113,6 +120,7 @@ def test_a_labs_classifier_is_trained_evaluated_and_scored_with_its_family(clean
     assert (ClassifierModel & entry).fetch1("kind") == "baseline"
     evaluation = Evaluation & entry & source
     assert len(evaluation) == 1 and len(Evaluation.Condition & entry & source) == 70
+    assert len(CorruptionSet()) == tin_tc_sets  # evaluated on the graph's TIN-TC, not a second one
 
     members, planned = family_members({"experiment": "lab", "family": "Small CNN"})
     assert planned == 1 and [m["classifier_id"] for m in members] == [entry["classifier_id"]]
@@ -124,6 +132,7 @@ def test_a_labs_classifier_is_trained_evaluated_and_scored_with_its_family(clean
     assert (Robustness & {"experiment": "lab", "family": "Baseline"} & source).fetch1("score") == pytest.approx(1.0)
 
 
+@pytest.mark.portable
 def test_a_declared_kind_needs_no_kind_argument_and_an_unknown_kind_is_refused(clean, lab_module):
     import labzoo.models
 

@@ -35,6 +35,7 @@ def _row_counts():
     return {t.__name__: len(t()) for t in tables}
 
 
+@pytest.mark.portable
 def test_virtual_monkey_is_stored_with_units_absent_not_zero(clean, tiny):
     from schemas import recording
 
@@ -55,6 +56,7 @@ def test_virtual_monkey_is_stored_with_units_absent_not_zero(clean, tiny):
     assert roles.count("test") == 15
 
 
+@pytest.mark.portable
 def test_the_split_is_by_image_shared_by_sessions_and_seeded(clean, tiny):
     from schemas import recording
 
@@ -72,6 +74,7 @@ def test_the_split_is_by_image_shared_by_sessions_and_seeded(clean, tiny):
         assert {split[int(i)] for i in ids[session["validation"][0].numpy()]} == {"validation"}
 
 
+@pytest.mark.backend_specific
 def test_a_second_import_under_the_same_name_is_refused(clean, tiny):
     from schemas.recording import IngestError
 
@@ -82,6 +85,7 @@ def test_a_second_import_under_the_same_name_is_refused(clean, tiny):
     assert _row_counts() == before
 
 
+@pytest.mark.portable
 def test_spikes_too_short_for_the_window_are_refused_before_anything_is_stored(clean):
     from schemas.recording import IngestError
 
@@ -93,6 +97,7 @@ def test_spikes_too_short_for_the_window_are_refused_before_anything_is_stored(c
     assert _row_counts() == before
 
 
+@pytest.mark.backend_specific
 def test_an_import_failing_after_the_insert_is_undone(clean, tiny, monkeypatch):
     from schemas import recording
 
@@ -106,16 +111,18 @@ def test_an_import_failing_after_the_insert_is_undone(clean, tiny, monkeypatch):
     assert _row_counts() == before
 
 
+@pytest.mark.backend_specific
 def test_an_import_is_one_unit_while_a_forever_worker_runs(clean, tiny, python, worker_env):
     from schemas import recording
 
-    from .helpers import start_worker
+    from .helpers import Lines
 
-    import time
-
-    worker = start_worker(python, worker_env, "--forever", "--tables", "SpikeCount")
-    time.sleep(10)  # pacing, not a measurement: let the worker start polling first
+    worker = subprocess.Popen([python, "-m", "populate", "-v", "worker", "--quiet", "--forever", "--poll", "0.5",
+                               "--tables", "SpikeCount"], cwd=REPO, env=worker_env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    errors = Lines(worker.stderr)
     try:
+        errors.wait_for("idle: no job ready")  # the worker has made a pass and is polling
         summary = _ingest(tiny, "vm")
         assert summary["neural_dataset"] == "vm"
         # the counts came with the import: there was never a session without them to take
@@ -123,26 +130,37 @@ def test_an_import_is_one_unit_while_a_forever_worker_runs(clean, tiny, python, 
         assert len(recording.SpikeCount.jobs) == 0
     finally:
         worker.terminate()
-        out, err = worker.communicate(timeout=120)
+        out = worker.stdout.read()
+        worker.wait(timeout=120)
     made = [line for line in out.splitlines() if line.startswith('{"worker_summary"')]
-    assert made, err[-3000:]
+    assert made, errors.text()[-3000:]
     import json
 
     assert json.loads(made[0])["worker_summary"]["done"].get("SpikeCount", 0) == 0
 
 
-def test_a_killed_import_leaves_nothing_that_blocks_a_rerun(clean, python, worker_env):
+@pytest.fixture(scope="module")
+def demo_published(tmp_path_factory):
+    """The demo's virtual monkey in the published layout, simulated once (15 s): its import
+    is one transaction of a few seconds, long enough to be killed inside."""
+    from pipeline.recordings.virtual_monkey import simulate
+
+    return write_published(simulate("demo", seed=0), tmp_path_factory.mktemp("demo-monkey") / "published")
+
+
+@pytest.mark.backend_specific
+def test_a_killed_import_leaves_nothing_that_blocks_a_rerun(clean, demo_published, python, worker_env):
     import os
     import signal
     import time
 
     from schemas import recording
 
-    command = [python, "-m", "populate", "ingest", "virtual-monkey", "--name", "vk", "--size", "demo"]
+    command = [python, "-m", "populate", "ingest", "monkey", str(demo_published), "--name", "vk", "--ppd", "14"]
     for pause in (0.0, 0.3, 1.0):  # killed at several points of the import's transaction
         process = subprocess.Popen(command, cwd=REPO, env=worker_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = process.stdout.readline()  # "simulated ...": the database work starts now
-        assert line.startswith("simulated"), line + process.stderr.read()
+        line = process.stdout.readline()  # "read ... sessions": the database work starts now
+        assert line.startswith("read "), line + process.stderr.read()
         time.sleep(pause)
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=60)
@@ -152,7 +170,7 @@ def test_a_killed_import_leaves_nothing_that_blocks_a_rerun(clean, python, worke
             (recording.NeuralDataset & {"neural_dataset": "vk"}).delete()
             (recording.RecordingSet & {"recording_set": "vk"}).delete()
         assert not (recording.Session & {"recording_set": "vk"})
-    out = _cli(python, worker_env, "ingest", "virtual-monkey", "--name", "vk", "--size", "demo")
+    out = _cli(python, worker_env, *command[3:])
     assert out.returncode == 0, out.stderr
     assert recording.NeuralDataset & {"neural_dataset": "vk"}
 
@@ -161,6 +179,7 @@ def _cli(python, env, *args):
     return subprocess.run([python, "-m", "populate", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.portable
 def test_published_layout_imports_through_the_cli(clean, tiny, tmp_path, python, worker_env):
     from schemas import recording
 
@@ -183,6 +202,7 @@ def test_published_layout_imports_through_the_cli(clean, tiny, tmp_path, python,
     ],
     ids=["missing-field", "shape-mismatch", "nan-only-unit", "unsafe-pickle", "crafted-array"],
 )
+@pytest.mark.portable
 def test_bad_published_input_names_file_and_field_and_leaves_no_rows(clean, tiny, tmp_path, python, worker_env, damage, message):
     layout = write_published(tiny, tmp_path / "published")
     victim = sorted((layout / "neuronal_data").glob("*.pickle"))[-1]
@@ -210,6 +230,7 @@ def test_bad_published_input_names_file_and_field_and_leaves_no_rows(clean, tiny
     assert _row_counts() == before
 
 
+@pytest.mark.portable
 def test_tiny_predictor_trains_and_is_evaluated_through_populate(clean, tiny):
     from schemas.neural import NeuralEvaluation
     from schemas.predictor import MonkeyPredictor, PredictorCheckpoint

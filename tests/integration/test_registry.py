@@ -7,6 +7,7 @@ from pipeline.config import ConfigError, config_hash
 from .helpers import register
 
 
+@pytest.mark.portable
 def test_unknown_config_key_is_rejected_with_its_name_and_nothing_is_inserted(clean):
     from schemas.registry import ModelConfig
 
@@ -15,6 +16,7 @@ def test_unknown_config_key_is_rejected_with_its_name_and_nothing_is_inserted(cl
     assert len(ModelConfig()) == 0
 
 
+@pytest.mark.portable
 def test_unimportable_function_is_rejected(clean):
     from schemas.registry import TrainerConfig
 
@@ -23,6 +25,7 @@ def test_unimportable_function_is_rejected(clean):
     assert len(TrainerConfig()) == 0
 
 
+@pytest.mark.backend_specific
 def test_entries_are_keyed_by_function_and_typed_hash(clean):
     from schemas.registry import DatasetConfig
 
@@ -38,6 +41,7 @@ def test_entries_are_keyed_by_function_and_typed_hash(clean):
     assert fn_back == fn and config_back == {"n_classes": 3, "n_features": 4}
 
 
+@pytest.mark.backend_specific
 def test_registry_rows_are_plain_sql(clean, backend):
     """People run SQL over the tables with their own client, not only through DataJoint."""
     from schemas import connection
@@ -71,6 +75,7 @@ def test_registry_rows_are_plain_sql(clean, backend):
     assert rows == [(key["model_fn"], key["model_hash"], "sql check")]
 
 
+@pytest.mark.backend_specific
 def test_every_attribute_carries_a_comment(pipeline_modules):
     import datajoint as dj
 
@@ -89,6 +94,7 @@ def test_every_attribute_carries_a_comment(pipeline_modules):
             assert "#" in line, f"{table.__name__}: attribute without a comment: {line!r}"
 
 
+@pytest.mark.portable
 def test_seed_lookup(clean):
     from schemas.registry import Seed
 
@@ -96,6 +102,7 @@ def test_seed_lookup(clean):
     assert sorted(Seed().to_arrays("seed").tolist()) == [7, 8]
 
 
+@pytest.mark.portable
 def test_a_function_outside_the_allow_list_is_refused_when_added_and_when_run(clean):
     from pipeline.config import ConfigError, config_hash
     from schemas.registry import DatasetConfig, ModelConfig, Seed, TrainerConfig

@@ -11,6 +11,8 @@ import pytest
 
 from .helpers import REPO
 
+pytestmark = pytest.mark.backend_specific
+
 
 def _store(backend) -> Path:
     return Path(backend.env["PIPELINE_HOME"]) / "store"

@@ -9,6 +9,8 @@ from PIL import Image
 
 from .helpers import REPO
 
+pytestmark = pytest.mark.portable
+
 
 def _scenes(folder, n):
     folder.mkdir()

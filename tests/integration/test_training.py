@@ -8,6 +8,7 @@ from pipeline.training.classification import accuracy
 from .helpers import register
 
 
+@pytest.mark.portable
 def test_populate_trains_every_combination_and_records_provenance(clean):
     from schemas.training import TrainedModel, TrainingCheckpoint
 
@@ -31,6 +32,7 @@ def test_populate_trains_every_combination_and_records_provenance(clean):
     assert TrainedModel.jobs.progress()["total"] == 0
 
 
+@pytest.mark.portable
 def test_checkpoints_wait_for_the_interval(clean, monkeypatch):
     """By default a job saves after the first epoch that ends 30 s after the last save, so a
     job of short epochs writes none (the other tests save after every epoch: interval 0)."""
@@ -48,6 +50,7 @@ def test_checkpoints_wait_for_the_interval(clean, monkeypatch):
             settings.checkpoint_seconds()
 
 
+@pytest.mark.portable
 def test_stored_weights_reproduce_the_stored_score(clean):
     from schemas.training import TrainedModel
 
@@ -61,6 +64,7 @@ def test_stored_weights_reproduce_the_stored_score(clean):
         assert abs(accuracy(model, x, y, 64) - (TrainedModel & key).fetch1("score")) < 1e-9
 
 
+@pytest.mark.backend_specific
 def test_failing_make_leaves_no_row_and_records_the_error(clean):
     from schemas.registry import DatasetConfig, ModelConfig, Seed, TrainerConfig
     from schemas.training import TrainedModel, TrainingCheckpoint
@@ -76,6 +80,7 @@ def test_failing_make_leaves_no_row_and_records_the_error(clean):
     assert TrainedModel.jobs.progress()["error"] == 1
 
 
+@pytest.mark.backend_specific
 def test_a_checkpoint_saved_for_other_code_is_refused_and_nothing_is_stored(clean, tmp_path):
     from pipeline.training.checkpoint import serialise
     from schemas.training import TrainedModel, TrainingCheckpoint
@@ -89,6 +94,7 @@ def test_a_checkpoint_saved_for_other_code_is_refused_and_nothing_is_stored(clea
     assert len(TrainedModel()) == 0 and len(TrainingCheckpoint()) == 1  # the checkpoint is kept for the operator
 
 
+@pytest.mark.backend_specific
 def test_an_input_changed_between_fetch_and_insert_fails_the_job_and_inserts_nothing(clean, monkeypatch):
     """make_fetch returns what make_compute uses (the configurations): DataJoint fetches it
     again in make_insert's transaction and refuses a row computed from inputs that changed."""
