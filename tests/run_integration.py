@@ -46,7 +46,7 @@ def slowest_tests(reports: dict[str, Path], count: int) -> list[tuple[float, str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("backends", nargs="+", help="postgresql, mariadb, embedded, mysql8")
-    parser.add_argument("--jobs", type=int, default=1, help="legs run side by side (default 1)")
+    parser.add_argument("--jobs", type=int, default=1, help="legs run side by side (default 1; make test: TEST_JOBS=2)")
     parser.add_argument("--durations", type=int, default=15, help="the slowest tests listed per leg (default 15)")
     args = parser.parse_args(argv)
     portable_leg = "postgresql" if "postgresql" in args.backends else args.backends[0]

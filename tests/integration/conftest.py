@@ -43,9 +43,11 @@ def pytest_report_header(config):
 
 def _graph_order(item) -> int:
     """Tests that read the shared graph run together, before those that add to it, so that
-    it is populated once per leg; the rest keep their order."""
-    if item.get_closest_marker("extends_graph"):
-        return 2
+    it is populated once per leg (``extends_graph(last=True)``: after the other extenders);
+    the rest keep their order."""
+    extends = item.get_closest_marker("extends_graph")
+    if extends:
+        return 3 if extends.kwargs.get("last") else 2
     return 1 if "tiny_graph" in getattr(item, "fixturenames", ()) else 0
 
 

@@ -38,7 +38,7 @@ def test_mtl_models_are_trained_only_for_their_familys_datasets(two_experiments)
 
     pairs = sorted((r["image_dataset"], r["neural_dataset"]) for r in (MTLModel.proj() * ResponseSource).to_dicts())
     # per experiment: MTL-Monkey and MTL-Shuffled at 2 ratios, MTL-Oracle at 1, two seeds each
-    assert pairs == sorted([PAIRS["a"]] * 10 + [PAIRS["b"]] * 10)
+    assert pairs == sorted([PAIRS["tiny"]] * 10 + [PAIRS["b"]] * 10)
 
 
 def test_every_aggregate_uses_only_its_familys_models(two_experiments):
@@ -67,17 +67,17 @@ def test_every_aggregate_uses_only_its_familys_models(two_experiments):
     # the two Baselines differ: each experiment is scored against its own
     baselines = {e: (Robustness.Member & {"experiment": e, "family": "Baseline"}).to_arrays("classifier_id").tolist()
                  for e in PAIRS}
-    assert not set(baselines["a"]) & set(baselines["b"])
+    assert not set(baselines["tiny"]) & set(baselines["b"])
 
 
 def test_a_family_cannot_move_to_other_data_or_lack_its_recordings(two_experiments):
     from schemas.experiment import Family
 
-    config = (Family.Config & {"experiment": "a", "family": "MTL-Monkey"}).to_dicts()[0]
+    config = (Family.Config & {"experiment": "tiny", "family": "MTL-Monkey"}).to_dicts()[0]
     model = {k: config[k] for k in ("model_fn", "model_hash")}
     trainer = {k: config[k] for k in ("trainer_fn", "trainer_hash")}
     with pytest.raises(ValueError, match="exists with kind 'mtl_monkey', image dataset 'tiny-tin'"):
-        Family.define("a", "MTL-Monkey", "mtl_monkey", [(model, trainer)], [1], image_dataset="tiny-tin-b",
+        Family.define("tiny", "MTL-Monkey", "mtl_monkey", [(model, trainer)], [1], image_dataset="tiny-tin-b",
                       neural_dataset="virtual-tiny-b")
     with pytest.raises(ValueError, match="needs a neural dataset"):
         Family.define("c", "MTL-Monkey", "mtl_monkey", [(model, trainer)], [1], image_dataset="tiny-tin")
