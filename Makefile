@@ -9,9 +9,10 @@ STAMP := $(VENV)/.installed
 # Database backends the integration tests run against, one pytest run ("leg") each; the
 # portable tests run on the postgresql leg only (tests/run_integration.py, README: Tests).
 TEST_BACKENDS ?= postgresql mariadb embedded mysql8
-# legs run side by side (they use different servers, prefixes and stores): one leg keeps
-# about 0.8 of this machine's 2 cores busy (README, Tests)
-TEST_JOBS ?= 2
+# legs run side by side (they use different servers, prefixes and stores); 1 on 2 cores:
+# a leg's tests and its database server keep both busy, and two legs each ran 2x slower
+# (README, Tests)
+TEST_JOBS ?= 1
 
 .PHONY: install demo reproduce test test-unit test-integration bench clean
 

@@ -181,9 +181,11 @@ def collect_store_garbage(modules, min_age_s: float) -> dict:
 
 def _in_progress(tables) -> int:
     """Jobs pending or reserved by anyone: while there are some, more work may follow."""
+    from . import jobs
+
     total = 0
     for table in tables:
-        counts = table.jobs.progress()
+        counts = jobs.instance(table).jobs.progress()
         total += counts["pending"] + counts["reserved"]
     return total
 
@@ -268,7 +270,8 @@ def run_worker(
                 clock = ArithmeticClock() if measure_arithmetic else contextlib.nullcontext()
                 try:
                     with clock:
-                        result = table.populate(reserve_jobs=True, suppress_errors=True, display_progress=display_progress)
+                        result = jobs.instance(table).populate(reserve_jobs=True, suppress_errors=True,
+                                                               display_progress=display_progress)
                 except SystemExit:
                     # populate's own SIGTERM handler, or a trainer that stopped at its checkpoint
                     stop.request_stop()

@@ -226,30 +226,42 @@ def _age_seconds(fs, full_path: str) -> float:
 
 
 class _StrictCollector(dj.gc.GarbageCollector):
-    """DataJoint's collector, except that a table whose references cannot be read is fatal."""
+    """DataJoint's collector, except that a table whose references cannot be read is fatal.
+
+    The tables are listed once per collection: DataJoint's ``list_tables`` and ``get_table``
+    reload the whole dependency graph from the catalog on every call (208 reloads, 6 of a
+    gc's 8 s on PostgreSQL); the same tables and headings are read here from one load."""
+
+    def _tables(self) -> list[tuple]:
+        """(schema, table name, FreeTable) of every user table, as ``list_tables`` gives them."""
+        if getattr(self, "_listed", None) is None:
+            conn = self.schemas[0].connection
+            conn.dependencies.load()
+            order = [conn.adapter.split_full_table_name(name) for name in conn.dependencies.topo_sort()]
+            self._listed = [(schema_, table_name, dj.FreeTable(conn, conn.adapter.make_full_table_name(database, table_name)))
+                            for schema_ in self.schemas for database, table_name in order if database == schema_.database]
+        return self._listed
 
     def _references(self, heading_attr: str, verbose: bool) -> set[str]:
         referenced: set[str] = set()
-        for schema_ in self.schemas:
-            for table_name in schema_.list_tables():
-                try:
-                    table = schema_.get_table(table_name)
-                    for attr_name in getattr(table.heading, heading_attr):
-                        codec = table.heading.attributes[attr_name].codec
-                        for row in table.proj(attr_name).cursor(as_dict=True):
-                            paths = codec.referenced_paths(row[attr_name])
-                            if row[attr_name] is not None and not paths:
-                                # an external attribute's value always names its file;
-                                # DataJoint would read this as "no file" and delete it
-                                raise ValueError(f"{attr_name} holds {str(row[attr_name])[:60]!r}, which names no file")
-                            for path, ref_store in paths:
-                                if self.store is None or ref_store == self.store:
-                                    referenced.add(path)
-                except StoreScanError:
-                    raise
-                except Exception as err:
-                    raise StoreScanError(f"{schema_.database}.{table_name}: its store references could not be read "
-                                         f"({type(err).__name__}: {err}); nothing deleted") from err
+        for schema_, table_name, table in self._tables():
+            try:
+                for attr_name in getattr(table.heading, heading_attr):
+                    codec = table.heading.attributes[attr_name].codec
+                    for row in table.proj(attr_name).cursor(as_dict=True):
+                        paths = codec.referenced_paths(row[attr_name])
+                        if row[attr_name] is not None and not paths:
+                            # an external attribute's value always names its file;
+                            # DataJoint would read this as "no file" and delete it
+                            raise ValueError(f"{attr_name} holds {str(row[attr_name])[:60]!r}, which names no file")
+                        for path, ref_store in paths:
+                            if self.store is None or ref_store == self.store:
+                                referenced.add(path)
+            except StoreScanError:
+                raise
+            except Exception as err:
+                raise StoreScanError(f"{schema_.database}.{table_name}: its store references could not be read "
+                                     f"({type(err).__name__}: {err}); nothing deleted") from err
         return referenced
 
 

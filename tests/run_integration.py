@@ -4,7 +4,8 @@
 
 Each backend is one pytest run (a "leg") with ``PIPELINE_TEST_BACKEND`` set; the legs use
 different servers, schema prefixes and store folders, so ``--jobs 2`` runs two of them side
-by side. A leg's output is printed whole when it ends (prefixed by its name), then a table
+by side (on a machine with cores to spare: on 2 cores a leg and its server keep both busy).
+A leg's output is printed whole when it ends (prefixed by its name), then a table
 of every leg's result and wall time; the exit status is non-zero if any leg failed.
 
 The portable tests (marked ``portable``) run on the postgresql leg; where postgresql is not
@@ -46,7 +47,7 @@ def slowest_tests(reports: dict[str, Path], count: int) -> list[tuple[float, str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("backends", nargs="+", help="postgresql, mariadb, embedded, mysql8")
-    parser.add_argument("--jobs", type=int, default=1, help="legs run side by side (default 1; make test: TEST_JOBS=2)")
+    parser.add_argument("--jobs", type=int, default=1, help="legs run side by side (default 1)")
     parser.add_argument("--durations", type=int, default=15, help="the slowest tests listed per leg (default 15)")
     args = parser.parse_args(argv)
     portable_leg = "postgresql" if "postgresql" in args.backends else args.backends[0]
