@@ -215,8 +215,13 @@ def _is_empty_folder(fs, full_path: str) -> bool:
         return True
 
 
-def _age_seconds(fs, full_path: str) -> float:
-    info = fs.info(full_path)
+def _age_seconds(fs, full_path: str) -> float | None:
+    """Seconds since the file was written; None when it is gone: a live worker replaced the
+    checkpoint it names (its previous file is deleted) between the listing and this look."""
+    try:
+        info = fs.info(full_path)
+    except FileNotFoundError:
+        return None
     stamp = info.get("mtime") or info.get("LastModified") or info.get("last_modified")
     if stamp is None:
         return float("inf")
@@ -284,7 +289,9 @@ def collect_garbage(schemas, min_age_s: float = 3600, dry_run: bool = False) -> 
     # file is deleted, and lists it as a path; it holds no bytes and no row can reference
     # it, so it is neither an orphan to report nor a file to delete.
     orphaned = [p for p in report["orphaned_schema_paths"] if not _is_empty_folder(fs, root._full_path(p))]
-    candidates = [p for p in orphaned if _age_seconds(fs, root._full_path(p)) >= min_age_s]
+    ages = {p: _age_seconds(fs, root._full_path(p)) for p in orphaned}
+    orphaned = [p for p in orphaned if ages[p] is not None]  # gone meanwhile: nothing to report or delete
+    candidates = [p for p in orphaned if ages[p] >= min_age_s]
     deleted = 0 if dry_run else sum(bool(collector.delete_schema_path(p)) for p in candidates)
     return {
         "orphaned": len(orphaned),

@@ -162,6 +162,37 @@ def test_gc_removes_files_left_by_a_failed_job(clean):
 
 
 @pytest.mark.portable
+def test_gc_passes_over_a_file_a_live_worker_deletes_while_it_looks(clean, monkeypatch):
+    """A worker at exit collected garbage while another replaced a checkpoint: the previous
+    checkpoint file was listed as unreferenced, then deleted by its writer before gc read its
+    age, and the exiting worker died of FileNotFoundError (seen in `make test`)."""
+    from pathlib import Path
+    import tempfile
+
+    from schemas import storage
+    from schemas.storage import collect_garbage, pipeline_schemas
+    from schemas.training import TrainingCheckpoint
+
+    job = {**register(seeds=[1]), "seed": 1}
+    path = Path(tempfile.mkdtemp()) / "checkpoint.pt"
+    path.write_bytes(b"replaced")
+    conn = TrainingCheckpoint.connection
+    conn.start_transaction()
+    TrainingCheckpoint.insert1({**job, "epoch": 1, "state": str(path)})
+    conn.cancel_transaction()  # its file is in the store, unreferenced
+    is_empty_folder = storage._is_empty_folder
+
+    def deleted_by_its_writer_meanwhile(fs, full_path):
+        if fs.isfile(full_path):
+            fs.rm(full_path)
+        return is_empty_folder(fs, full_path)
+
+    monkeypatch.setattr(storage, "_is_empty_folder", deleted_by_its_writer_meanwhile)
+    report = collect_garbage(pipeline_schemas(clean), min_age_s=0)
+    assert report["orphaned"] == 0 and report["deleted"] == 0
+
+
+@pytest.mark.portable
 def test_a_worker_syncs_the_catalogs_once_per_pass_not_once_per_table(clean, monkeypatch):
     from populate.worker import run_worker
     from schemas import catalog
